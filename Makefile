@@ -1,0 +1,49 @@
+# aegraph — the two commands of the quick start, and the rest of the developer loop.
+#   make train     install what is missing, build, train the tutorial's autoencoder, write its report
+#   make test      install what is missing, build everything (Release, Ninja), run every test
+#   make sanitize  the tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make bench     the Google Benchmarks and aebench against PyTorch (installs python3-torch)
+
+DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
+        libopenblas-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
+        nlohmann-json3-dev libstb-dev clang
+BENCH_DEPS := python3-torch
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+
+.PHONY: deps bench-deps build test sanitize train bench clean
+
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+bench-deps: deps
+	@dpkg -s $(BENCH_DEPS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_DEPS); }
+
+build: deps
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build build -j $(JOBS)
+
+test: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAEGRAPH_SANITIZE=ON -DAEGRAPH_CUDA=OFF $(CMAKE_FLAGS)
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -LE slow
+
+train: build
+	./build/bin/ae-train --model ae --out runs/tutorial
+	@echo "report: $$(pwd)/runs/tutorial/report.html"
+
+bench: build bench-deps
+	./build/bin/aebench --model ae,dae,cae,sae,deep,vae --batch 150 --threads 2 --peer torch
+
+clean:
+	rm -rf build build-asan

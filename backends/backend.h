@@ -1,0 +1,64 @@
+// The backend interface: memory, copies, and running a program (the kernel calls of one plan
+// step after step). The CPU backend loops over the calls; the CUDA backend captures the program
+// as a CUDA graph on its second run and replays it after that. Nothing here knows about models.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace ag {
+
+// One kernel launch: the node (op and attributes), its input tensors and its output.
+struct KernelCall {
+  const Node* node = nullptr;
+  const Tensor* in = nullptr;
+  int nin = 0;
+  Tensor out;
+};
+
+// Host-to-device copies done at the start of a run (input batches), then the calls in order.
+struct Upload {
+  void* device = nullptr;
+  const void* host = nullptr;
+  size_t bytes = 0;
+};
+
+struct Program {
+  uint64_t id = 0;  // unique per executor: the key a backend caches its capture under
+  const Upload* uploads = nullptr;
+  int nuploads = 0;
+  const KernelCall* calls = nullptr;
+  int ncalls = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+  virtual void* alloc(size_t bytes) = 0;       // device memory
+  virtual void release(void* p) = 0;
+  virtual void* alloc_host(size_t bytes) = 0;  // host memory the device copies from fast (pinned on CUDA)
+  virtual void release_host(void* p) = 0;
+  virtual void upload(void* device, const void* host, size_t bytes) = 0;    // synchronous
+  virtual void download(void* host, const void* device, size_t bytes) = 0;  // synchronous
+  virtual void run(const Program& program) = 0;  // asynchronous on CUDA
+  virtual void forget(uint64_t program_id) { (void)program_id; }  // drop a cached capture
+  virtual void synchronize() {}
+};
+
+// The backend for a device: the CPU one always; CUDA when built and a device is present
+// (otherwise throws an Error that says which).
+Backend& backend(Device device);
+bool cuda_available();  // built with CUDA and a device is present
+
+// Threads for CPU loops and OpenBLAS (0: the default, all cores).
+void set_num_threads(int n);
+int num_threads();
+
+// Implemented by backends/cpu: run one call on the host.
+void cpu_run_call(const KernelCall& call);
+
+}  // namespace ag

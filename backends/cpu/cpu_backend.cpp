@@ -1,0 +1,265 @@
+// The CPU backend: host memory, the kernel table (generic loops instantiated per functor from
+// the op list, plus GEMM through OpenBLAS and the shape kernels), and threads.
+#include <cblas.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "backends/backend.h"
+#include "backends/cpu/loops.h"
+
+namespace ag {
+
+namespace {
+
+using CpuKernel = void (*)(const KernelCall&);
+
+template <class F>
+void unary_kernel(const KernelCall& c) {
+  const F f = fn::make<F>(c.node->attrs);
+  if (c.out.dtype == DType::f32) cpu::map(f, c.in[0].ptr<float>(), c.out.ptr<float>(), c.out.numel());
+  else cpu::map(f, c.in[0].ptr<double>(), c.out.ptr<double>(), c.out.numel());
+}
+
+template <class F>
+void binary_kernel(const KernelCall& c) {
+  const F f = fn::make<F>(c.node->attrs);
+  const Shape &sa = c.in[0].shape, &sb = c.in[1].shape, &sz = c.out.shape;
+  if (c.out.dtype == DType::f32) cpu::zip(f, c.in[0].ptr<float>(), c.in[1].ptr<float>(), c.out.ptr<float>(), sa, sb, sz);
+  else cpu::zip(f, c.in[0].ptr<double>(), c.in[1].ptr<double>(), c.out.ptr<double>(), sa, sb, sz);
+}
+
+template <class F>
+void loss_kernel(const KernelCall& c) {
+  const F f;
+  const double scale = c.node->attrs.f[0];
+  const int64_t n = c.in[0].numel();
+  if (c.out.dtype == DType::f32)
+    *c.out.ptr<float>() = float(scale * cpu::zip_reduce(f, c.in[0].ptr<float>(), c.in[1].ptr<float>(), n));
+  else *c.out.ptr<double>() = scale * cpu::zip_reduce(f, c.in[0].ptr<double>(), c.in[1].ptr<double>(), n);
+}
+
+template <class D>
+void random_kernel(const KernelCall& c) {
+  const D d(c.node->attrs);
+  if (c.out.dtype == DType::f32) cpu::fill(d, c.out.ptr<float>(), c.out.numel(), uint32_t(*c.in[0].ptr<float>()));
+  else cpu::fill(d, c.out.ptr<double>(), c.out.numel(), uint32_t(*c.in[0].ptr<double>()));
+}
+
+// C = op(A) op(B) (+ a bias row): row-major GEMM, the bias copied into C first with beta = 1.
+template <class T>
+void gemm(const KernelCall& c) {
+  const bool ta = c.node->attrs.i[0], tb = c.node->attrs.i[1];
+  const Tensor &A = c.in[0], &B = c.in[1];
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
+  const int K = int(ta ? A.shape[0] : A.shape[1]);
+  T* C = c.out.ptr<T>();
+  T beta = 0;
+  if (c.nin == 3) {
+    const T* bias = c.in[2].ptr<T>();
+    for (int i = 0; i < M; ++i) std::memcpy(C + int64_t(i) * N, bias, sizeof(T) * size_t(N));
+    beta = 1;
+  }
+  if (K == 0) {
+    if (c.nin != 3) std::memset(C, 0, sizeof(T) * size_t(M) * size_t(N));
+    return;
+  }
+  const auto opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
+  const int lda = int(A.shape[1]), ldb = int(B.shape[1]);
+  if constexpr (sizeof(T) == 4)
+    cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, 1.0f, A.ptr<T>(), lda, B.ptr<T>(), ldb, beta, C, N);
+  else cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A.ptr<T>(), lda, B.ptr<T>(), ldb, beta, C, N);
+}
+void matmul_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? gemm<float>(c) : gemm<double>(c); }
+
+template <class T>
+void sum_all(const KernelCall& c) { *c.out.ptr<T>() = T(cpu::sum(c.in[0].ptr<T>(), c.in[0].numel())); }
+void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float>(c) : sum_all<double>(c); }
+
+// x seen as [outer, n, inner]; each output element is summed in order over n.
+template <class T>
+void sum_over_axis(const KernelCall& c) {
+  const Shape& s = c.in[0].shape;
+  const int axis = int(c.node->attrs.i[0]);
+  int64_t outer = 1, inner = 1, n = s.dim[axis];
+  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
+  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  const T* x = c.in[0].ptr<T>();
+  T* y = c.out.ptr<T>();
+  if (inner == 1) {
+#pragma omp parallel for schedule(static) if (outer * n > cpu::parallel_grain)
+    for (int64_t o = 0; o < outer; ++o) {
+      double acc = 0;
+      for (int64_t k = 0; k < n; ++k) acc += double(x[o * n + k]);
+      y[o] = T(acc);
+    }
+    return;
+  }
+  const int64_t block = 256;  // columns per task: rows are walked in order for each column block
+  const int64_t blocks = (inner + block - 1) / block;
+#pragma omp parallel for collapse(2) schedule(static) if (outer * n * inner > cpu::parallel_grain)
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t bi = 0; bi < blocks; ++bi) {
+      const int64_t lo = bi * block, hi = std::min(inner, lo + block);
+      T* yr = y + o * inner;
+      for (int64_t i = lo; i < hi; ++i) yr[i] = 0;
+      for (int64_t k = 0; k < n; ++k) {
+        const T* xr = x + (o * n + k) * inner;
+#pragma omp simd
+        for (int64_t i = lo; i < hi; ++i) yr[i] += xr[i];
+      }
+    }
+}
+void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over_axis<float>(c) : sum_over_axis<double>(c); }
+
+// y[idx] = x[idx with broadcast axes pinned to 0], up to rank 4.
+template <class T>
+void broadcast(const KernelCall& c) {
+  const Shape &so = c.out.shape, &si = c.in[0].shape;
+  int64_t od[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
+  const int r = so.rank;
+  int64_t stride = 1;
+  for (int k = r - 1; k >= 0; --k) {
+    od[4 - r + k] = so.dim[k];
+    int ik = si.rank - r + k;
+    int64_t d = ik >= 0 ? si.dim[ik] : 1;
+    st[4 - r + k] = d == 1 ? 0 : stride;
+    stride *= d;
+  }
+  const T* x = c.in[0].ptr<T>();
+  T* y = c.out.ptr<T>();
+#pragma omp parallel for collapse(2) schedule(static) if (c.out.numel() > cpu::parallel_grain)
+  for (int64_t a = 0; a < od[0]; ++a)
+    for (int64_t b = 0; b < od[1]; ++b)
+      for (int64_t cc = 0; cc < od[2]; ++cc) {
+        T* yr = y + ((a * od[1] + b) * od[2] + cc) * od[3];
+        const T* xr = x + a * st[0] + b * st[1] + cc * st[2];
+        for (int64_t d = 0; d < od[3]; ++d) yr[d] = xr[d * st[3]];
+      }
+}
+void broadcast_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? broadcast<float>(c) : broadcast<double>(c); }
+
+// Shape copies see tensors as [outer, axis, inner] in bytes.
+struct AxisView {
+  int64_t outer = 1, inner_bytes;
+};
+AxisView axis_view(const Shape& s, int axis, size_t elem) {
+  AxisView v;
+  v.inner_bytes = int64_t(elem);
+  for (int k = 0; k < axis; ++k) v.outer *= s.dim[k];
+  for (int k = axis + 1; k < s.rank; ++k) v.inner_bytes *= s.dim[k];
+  return v;
+}
+
+// Copies `src` (axis length len) into `dst` (axis length total) at offset `at`, or back.
+void copy_along(char* dst, int64_t dst_len, int64_t dst_at, const char* src, int64_t src_len, int64_t src_at,
+                int64_t len, const AxisView& v) {
+  for (int64_t o = 0; o < v.outer; ++o)
+    std::memcpy(dst + (o * dst_len + dst_at) * v.inner_bytes, src + (o * src_len + src_at) * v.inner_bytes,
+                size_t(len * v.inner_bytes));
+}
+
+void slice_kernel(const KernelCall& c) {
+  const int axis = int(c.node->attrs.i[0]);
+  AxisView v = axis_view(c.in[0].shape, axis, dtype_size(c.out.dtype));
+  copy_along(c.out.ptr<char>(), c.out.shape[axis], 0, c.in[0].ptr<char>(), c.in[0].shape[axis], c.node->attrs.i[1],
+             c.out.shape[axis], v);
+}
+
+void pad_kernel(const KernelCall& c) {
+  const int axis = int(c.node->attrs.i[0]);
+  std::memset(c.out.data, 0, c.out.bytes());
+  AxisView v = axis_view(c.out.shape, axis, dtype_size(c.out.dtype));
+  copy_along(c.out.ptr<char>(), c.out.shape[axis], c.node->attrs.i[1], c.in[0].ptr<char>(), c.in[0].shape[axis], 0,
+             c.in[0].shape[axis], v);
+}
+
+void concat_kernel(const KernelCall& c) {
+  const int axis = int(c.node->attrs.i[0]);
+  AxisView v = axis_view(c.out.shape, axis, dtype_size(c.out.dtype));
+  int64_t at = 0;
+  for (int k = 0; k < c.nin; ++k) {
+    copy_along(c.out.ptr<char>(), c.out.shape[axis], at, c.in[k].ptr<char>(), c.in[k].shape[axis], 0,
+               c.in[k].shape[axis], v);
+    at += c.in[k].shape[axis];
+  }
+}
+
+void assign_kernel(const KernelCall& c) {
+  if (c.out.data != c.in[1].data) std::memcpy(c.out.data, c.in[1].data, c.out.bytes());
+}
+
+void no_kernel(const KernelCall& c) {
+  throw Error(fmt::format("cpu: {} has no kernel (it should not be a step)", op_name(c.node->op)));
+}
+
+struct KernelTable {
+  CpuKernel k[op_count];
+  KernelTable() {
+    for (auto& f : k) f = no_kernel;
+#define AG_CPU_UNARY(name, F) k[int(OpCode::name)] = unary_kernel<fn::F>;
+#define AG_CPU_BINARY(name, F) k[int(OpCode::name)] = binary_kernel<fn::F>;
+#define AG_CPU_LOSS(name, F) k[int(OpCode::name)] = loss_kernel<fn::F>;
+#define AG_CPU_RANDOM(name, F) k[int(OpCode::name)] = random_kernel<fn::F>;
+    AG_UNARY_OPS(AG_CPU_UNARY)
+    AG_BINARY_OPS(AG_CPU_BINARY)
+    AG_LOSS_OPS(AG_CPU_LOSS)
+    AG_RANDOM_OPS(AG_CPU_RANDOM)
+#undef AG_CPU_UNARY
+#undef AG_CPU_BINARY
+#undef AG_CPU_LOSS
+#undef AG_CPU_RANDOM
+    k[int(OpCode::matmul)] = matmul_kernel;
+    k[int(OpCode::sum)] = sum_kernel;
+    k[int(OpCode::sum_axis)] = sum_axis_kernel;
+    k[int(OpCode::broadcast_to)] = broadcast_kernel;
+    k[int(OpCode::slice)] = slice_kernel;
+    k[int(OpCode::pad)] = pad_kernel;
+    k[int(OpCode::concat)] = concat_kernel;
+    k[int(OpCode::assign)] = assign_kernel;
+  }
+};
+const KernelTable kernels;
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::cpu; }
+  void* alloc(size_t bytes) override {
+    void* p = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
+    if (!p) throw Error(fmt::format("cpu: out of memory allocating {} bytes", bytes));
+    return p;
+  }
+  void release(void* p) override { std::free(p); }
+  void* alloc_host(size_t bytes) override { return alloc(bytes); }
+  void release_host(void* p) override { std::free(p); }
+  void upload(void* d, const void* h, size_t n) override { if (n) std::memcpy(d, h, n); }
+  void download(void* h, const void* d, size_t n) override { if (n) std::memcpy(h, d, n); }
+  void run(const Program& p) override {
+    for (int i = 0; i < p.nuploads; ++i) upload(p.uploads[i].device, p.uploads[i].host, p.uploads[i].bytes);
+    for (int i = 0; i < p.ncalls; ++i) kernels.k[int(p.calls[i].node->op)](p.calls[i]);
+  }
+};
+
+int g_threads = 0;
+
+}  // namespace
+
+void cpu_run_call(const KernelCall& call) { kernels.k[int(call.node->op)](call); }
+
+Backend& cpu_backend() {
+  static CpuBackend b;
+  return b;
+}
+
+void set_num_threads(int n) {
+  g_threads = n > 0 ? n : omp_get_num_procs();
+  omp_set_num_threads(g_threads);
+  openblas_set_num_threads(g_threads);
+}
+
+int num_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+}  // namespace ag

@@ -1,0 +1,116 @@
+// The generic CPU loops every elementwise op, loss and random fill instantiates: map, zip
+// (with broadcasting), zip-reduce and fill. Split over OpenMP threads in fixed-size chunks, so
+// reductions add the same partial sums in the same order whatever the thread count.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backends/backend.h"
+#include "ops/broadcast.h"
+#include "ops/functors.h"
+
+namespace ag::cpu {
+
+// Below this many elements a loop stays on one thread: waking the team costs more.
+constexpr int64_t parallel_grain = 1 << 15;
+
+template <class F, class T>
+void map(const F f, const T* x, T* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+template <class F, class T>
+void zip(const F f, const T* a, const T* b, T* z, const Shape& sa, const Shape& sb, const Shape& sz) {
+  const int64_t n = sz.numel();
+  const bool a_flat = sa.numel() == n, b_flat = sb.numel() == n;
+  if (a_flat && b_flat) {
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+    for (int64_t i = 0; i < n; ++i) z[i] = f(a[i], b[i]);
+    return;
+  }
+  if (a_flat && sb.numel() == 1) {
+    const T bv = b[0];
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+    for (int64_t i = 0; i < n; ++i) z[i] = f(a[i], bv);
+    return;
+  }
+  if (sa.numel() == 1 && b_flat) {
+    const T av = a[0];
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain)
+    for (int64_t i = 0; i < n; ++i) z[i] = f(av, b[i]);
+    return;
+  }
+  Broadcast2D bc;
+  broadcast_plan(sa, sb, sz, &bc);
+  const int64_t M = bc.M, N = bc.N;
+  const uint8_t ma = bc.mode_a, mb = bc.mode_b;
+#pragma omp parallel for schedule(static) if (n > parallel_grain)
+  for (int64_t i = 0; i < M; ++i) {
+    T* zr = z + i * N;
+    if (ma == bc_full && mb == bc_row) {
+      const T* ar = a + i * N;
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) zr[j] = f(ar[j], b[j]);
+    } else if (ma == bc_full && mb == bc_col) {
+      const T* ar = a + i * N;
+      const T bv = b[i];
+#pragma omp simd
+      for (int64_t j = 0; j < N; ++j) zr[j] = f(ar[j], bv);
+    } else {
+      for (int64_t j = 0; j < N; ++j) zr[j] = f(a[broadcast_index(ma, i, j, N)], b[broadcast_index(mb, i, j, N)]);
+    }
+  }
+}
+
+// Chunking for deterministic reductions: a function of n only, never of the thread count.
+struct Chunks {
+  static constexpr int64_t max_chunks = 1024;
+  int64_t size, count;
+  explicit Chunks(int64_t n) : size(std::max<int64_t>(4096, (n + max_chunks - 1) / max_chunks)), count((n + size - 1) / size) {}
+};
+
+// sum_i F(a_i, b_i), accumulated in double within chunks, chunks added in order.
+template <class F, class T>
+double zip_reduce(const F f, const T* a, const T* b, int64_t n) {
+  Chunks c(n);
+  double partial[Chunks::max_chunks];
+#pragma omp parallel for schedule(static) if (n > parallel_grain)
+  for (int64_t k = 0; k < c.count; ++k) {
+    const int64_t lo = k * c.size, hi = std::min(n, lo + c.size);
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = lo; i < hi; ++i) s += double(f(a[i], b[i]));
+    partial[k] = s;
+  }
+  double total = 0;
+  for (int64_t k = 0; k < c.count; ++k) total += partial[k];
+  return total;
+}
+
+template <class T>
+double sum(const T* x, int64_t n) {
+  Chunks c(n);
+  double partial[Chunks::max_chunks];
+#pragma omp parallel for schedule(static) if (n > parallel_grain)
+  for (int64_t k = 0; k < c.count; ++k) {
+    const int64_t lo = k * c.size, hi = std::min(n, lo + c.size);
+    double s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = lo; i < hi; ++i) s += double(x[i]);
+    partial[k] = s;
+  }
+  double total = 0;
+  for (int64_t k = 0; k < c.count; ++k) total += partial[k];
+  return total;
+}
+
+template <class D, class T>
+void fill(const D d, T* y, int64_t n, uint32_t step) {
+#pragma omp parallel for schedule(static) if (n > parallel_grain / 4)
+  for (int64_t i = 0; i < n; ++i) y[i] = d.template draw<T>(uint64_t(i), step);
+}
+
+}  // namespace ag::cpu

@@ -1,0 +1,135 @@
+// Executor: binds every node of a plan to memory and hands the backend one program per run.
+#include "graph/executor.h"
+
+#include <atomic>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace ag {
+
+namespace {
+std::atomic<uint64_t> next_program_id{1};
+}
+
+Executor::Executor(Plan plan, Device device)
+    : plan_(std::move(plan)), device_(device), backend_(&backend(device)), id_(next_program_id++) {
+  const Graph& g = *plan_.graph;
+  const int n = g.size();
+  node_data_.assign(size_t(n), nullptr);
+  input_host_.assign(size_t(n), nullptr);
+  if (plan_.arena_bytes > 0) arena_ = backend_->alloc(size_t(plan_.arena_bytes));
+
+  for (int id : plan_.inputs) {
+    const Node& node = g.node(id);
+    size_t bytes = std::max<size_t>(size_t(node.shape.numel()) * dtype_size(node.dtype), 1);
+    void* host = backend_->alloc_host(bytes);
+    std::memset(host, 0, bytes);
+    host_buffers_.push_back(host);
+    input_host_[size_t(id)] = host;
+    if (device == Device::cpu) {
+      node_data_[size_t(id)] = host;
+    } else {
+      void* dev = backend_->alloc(bytes);
+      device_buffers_.push_back(dev);
+      node_data_[size_t(id)] = dev;
+      uploads_.push_back(Upload{dev, host, bytes});
+    }
+  }
+  for (int id : plan_.constants) {
+    const Node& node = g.node(id);
+    HostTensor values(node.shape, node.dtype);
+    for (int64_t i = 0; i < values.numel(); ++i)
+      values.set(i, node.values.size() == 1 ? node.values[0] : node.values[size_t(i)]);
+    size_t bytes = std::max<size_t>(size_t(values.numel()) * dtype_size(node.dtype), 1);
+    void* dev = backend_->alloc(bytes);
+    device_buffers_.push_back(dev);
+    backend_->upload(dev, values.ptr<std::byte>(), size_t(values.numel()) * dtype_size(node.dtype));
+    node_data_[size_t(id)] = dev;
+  }
+  for (int id = 0; id < n; ++id) {
+    if (plan_.storage[size_t(id)] != Storage::external || g.node(id).op != OpCode::external) continue;
+    const Tensor& t = g.node(id).external;
+    if (t.device != device)
+      throw Error(fmt::format("executor: '{}' lives on {} but the plan runs on {}", g.node(id).name,
+                              to_string(t.device), to_string(device)));
+    node_data_[size_t(id)] = t.data;
+  }
+  for (int id : plan_.steps) {
+    int b = plan_.buffer[size_t(id)];
+    if (plan_.storage[size_t(id)] == Storage::arena && plan_.alias_of[size_t(id)] < 0)
+      node_data_[size_t(id)] = static_cast<char*>(arena_) + plan_.buffers[size_t(b)].offset;
+  }
+  for (int id : plan_.steps)  // aliases (reshape, assign, elided values) share their home's memory
+    if (plan_.alias_of[size_t(id)] >= 0) node_data_[size_t(id)] = node_data_[size_t(plan_.home(id))];
+
+  // Lay out every call once; run() only walks this array.
+  size_t total_inputs = 0;
+  for (int id : plan_.steps) total_inputs += g.node(id).in.size();
+  call_inputs_.reserve(total_inputs);
+  for (int id : plan_.steps) {
+    const Node& node = g.node(id);
+    if (node.op == OpCode::reshape) continue;                         // an alias: nothing to do
+    if (node.op == OpCode::assign && plan_.elided[size_t(id)]) continue;  // written in place already
+    KernelCall call;
+    call.node = &node;
+    call.in = call_inputs_.data() + call_inputs_.size();
+    call.nin = int(node.in.size());
+    for (int src : node.in) call_inputs_.push_back(tensor_of(src));
+    call.out = tensor_of(id);
+    calls_.push_back(call);
+  }
+}
+
+Executor::~Executor() {
+  backend_->forget(id_);
+  backend_->synchronize();
+  if (arena_) backend_->release(arena_);
+  for (void* p : device_buffers_) backend_->release(p);
+  for (void* p : host_buffers_) backend_->release_host(p);
+}
+
+Tensor Executor::tensor_of(int id) const {
+  const Node& node = plan_.graph->node(id);
+  return Tensor{node_data_[size_t(id)], node.shape, node.dtype, device_};
+}
+
+Tensor Executor::input(Value v) {
+  if (v.graph != plan_.graph || v.id >= int(input_host_.size()) || !input_host_[size_t(v.id)])
+    throw Error(fmt::format("executor: '{}' is not an input of this plan", v.valid() ? v.node().name : "?"));
+  return Tensor{input_host_[size_t(v.id)], v.shape(), v.dtype(), Device::cpu};
+}
+
+void Executor::set_input(Value v, const float* data) {
+  Tensor t = input(v);
+  if (t.dtype != DType::f32) throw Error(fmt::format("executor: input '{}' is not f32", v.node().name));
+  std::memcpy(t.data, data, t.bytes());
+}
+
+void Executor::run() {
+  Program p;
+  p.id = id_;
+  p.uploads = uploads_.data();
+  p.nuploads = int(uploads_.size());
+  p.calls = calls_.data();
+  p.ncalls = int(calls_.size());
+  backend_->run(p);
+}
+
+Tensor Executor::output(Value v) const {
+  if (v.graph != plan_.graph || plan_.storage[size_t(v.id)] == Storage::none)
+    throw Error("executor: the value is not part of this plan");
+  return tensor_of(v.id);
+}
+
+HostTensor Executor::read(Value v) {
+  Tensor t = output(v);
+  HostTensor h(t.shape, t.dtype);
+  backend_->synchronize();
+  backend_->download(h.ptr<std::byte>(), t.data, t.bytes());
+  return h;
+}
+
+double Executor::read_scalar(Value v) { return read(v).at(0); }
+
+}  // namespace ag

@@ -1,0 +1,27 @@
+// Broadcasting as both backends run it: the output is seen as an M x N matrix and each
+// operand as the full matrix, a row (length N), a column (length M) or a scalar.
+#pragma once
+#include <cstdint>
+
+#include "graph/tensor.h"
+#include "ops/functors.h"
+
+namespace ag {
+
+enum BroadcastMode : uint8_t { bc_full = 0, bc_row = 1, bc_col = 2, bc_scalar = 3 };
+
+struct Broadcast2D {
+  int64_t M = 1, N = 1;
+  uint8_t mode_a = bc_full, mode_b = bc_full;
+};
+
+AG_HD int64_t broadcast_index(uint8_t mode, int64_t i, int64_t j, int64_t N) {
+  return mode == bc_full ? i * N + j : mode == bc_row ? j : mode == bc_col ? i : 0;
+}
+
+// numpy's rule (right-aligned, 1 stretches); false when the shapes do not broadcast.
+bool broadcast_shape(const Shape& a, const Shape& b, Shape* out);
+// The M x N split and each operand's mode; false when no split describes both operands.
+bool broadcast_plan(const Shape& a, const Shape& b, const Shape& out, Broadcast2D* plan);
+
+}  // namespace ag

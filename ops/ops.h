@@ -1,0 +1,90 @@
+// The public op API: what model code calls. Each function appends one node (or a few) to the
+// graph of its inputs. Broadcasting: a binary op accepts equal shapes, a scalar on either side,
+// a row [N] or [1, N] against [M, N], and a column [M, 1] against [M, N].
+#pragma once
+#include <string>
+#include <vector>
+
+#include "graph/graph.h"
+
+namespace ag {
+
+// ---- leaves ----
+Value input(Graph& g, Shape shape, std::string name, DType dtype = DType::f32);  // fed each run
+Value constant(Graph& g, double value, Shape shape = {}, DType dtype = DType::f32);
+Value constant(Graph& g, const HostTensor& values);
+Value external(Graph& g, const Tensor& buffer, std::string name);  // persistent memory (parameters, state)
+Value zeros_like(Value x);
+Value ones_like(Value x);
+
+// ---- elementwise ----
+Value neg(Value x);
+Value exp(Value x);
+Value log(Value x);
+Value sqrt(Value x);
+Value square(Value x);
+Value abs(Value x);
+Value sign(Value x);
+Value relu(Value x);
+Value sigmoid(Value x);
+Value tanh(Value x);
+Value softplus(Value x);
+Value clamp(Value x, float lo, float hi);
+Value affine(Value x, float a, float b);  // a x + b
+Value add(Value a, Value b);
+Value sub(Value a, Value b);
+Value mul(Value a, Value b);
+Value div(Value a, Value b);
+Value relu_grad(Value x, Value g);      // g [x > 0]
+Value sigmoid_grad(Value y, Value g);   // g y (1 - y)
+Value tanh_grad(Value y, Value g);      // g (1 - y^2)
+Value clamp_grad(Value x, Value g, float lo, float hi);  // g [lo <= x <= hi]
+Value activation(Value x, const std::string& name);      // "relu", "sigmoid", "tanh", "softplus", "linear"
+
+Value operator+(Value a, Value b);
+Value operator-(Value a, Value b);
+Value operator*(Value a, Value b);
+Value operator/(Value a, Value b);
+Value operator-(Value a);
+Value operator+(Value a, float s);
+Value operator+(float s, Value a);
+Value operator-(Value a, float s);
+Value operator-(float s, Value a);
+Value operator*(Value a, float s);
+Value operator*(float s, Value a);
+Value operator/(Value a, float s);
+Value operator/(float s, Value a);
+
+// ---- matrix products ----
+// op(a) op(b), op = transpose where the flag is set; bias (optional) is a row added to every row.
+Value matmul(Value a, Value b, bool transpose_a = false, bool transpose_b = false, Value bias = {});
+Value linear(Value x, Value weight, Value bias = {});  // x W^T + b, W is [out, in] as in PyTorch
+
+// ---- reductions and shapes ----
+Value sum(Value x);                 // scalar
+Value sum(Value x, int axis);       // that axis removed
+Value mean(Value x);
+Value mean(Value x, int axis);
+Value broadcast_to(Value x, Shape shape);
+Value sum_to(Value x, Shape shape);  // the reverse of broadcasting: sums the broadcast axes
+Value reshape(Value x, Shape shape);
+Value slice(Value x, int axis, int64_t start, int64_t length);
+Value pad(Value x, int axis, int64_t start, int64_t total);  // zeros around x along axis
+Value concat(const std::vector<Value>& parts, int axis);
+
+// ---- losses (scalars) ----
+Value bce(Value p, Value target);               // mean over elements, p a probability
+Value bce_with_logits(Value z, Value target);   // mean over elements, z a logit
+Value mse(Value a, Value b);                    // mean over elements of (a - b)^2
+Value kl_normal(Value mu, Value logvar);        // KL(N(mu, e^logvar) || N(0, I)) summed per row, mean over rows
+
+// ---- randomness: Philox streams keyed by (seed, node), counted by the step tensor's value ----
+Value uniform(Value step, Shape shape, uint64_t seed, float lo = 0, float hi = 1);
+Value normal(Value step, Shape shape, uint64_t seed, float mean = 0, float stddev = 1);
+Value bernoulli(Value step, Shape shape, uint64_t seed, float p);  // 1 with probability p
+
+// ---- persistent updates ----
+// Writes value into target (an external leaf) when the plan runs; returns the updated target.
+Value assign(Value target, Value value);
+
+}  // namespace ag

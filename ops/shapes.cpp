@@ -1,0 +1,180 @@
+// Leaves (input, constant, external), shape ops (reshape, slice, pad, concat) and assign.
+// reshape is free at run time: the plan makes its output an alias of its input.
+#include <fmt/format.h>
+
+#include "ops/ops.h"
+#include "ops/registry.h"
+
+namespace ag {
+
+namespace {
+
+Shape leaf_rule(const Node& n, const Shape*) { return n.shape; }
+void bw_leaf(const Value&, const Value&, Value*) {}
+
+Shape reshape_rule(const Node& n, const Shape* in) {
+  if (n.attrs.shape.numel() != in[0].numel())
+    shape_error(n, in, fmt::format("cannot reshape to {} ({} elements against {})", n.attrs.shape.str(),
+                                   n.attrs.shape.numel(), in[0].numel()));
+  return n.attrs.shape;
+}
+void bw_reshape(const Value& y, const Value& g, Value* d) { d[0] = reshape(g, y.input(0).shape()); }
+
+int check_axis(const Node& n, const Shape* in, int64_t axis) {
+  if (axis < 0 || axis >= in[0].rank) shape_error(n, in, fmt::format("axis {} is out of range", axis));
+  return int(axis);
+}
+
+// slice: attrs i = {axis, start, length}
+Shape slice_rule(const Node& n, const Shape* in) {
+  int axis = check_axis(n, in, n.attrs.i[0]);
+  int64_t start = n.attrs.i[1], len = n.attrs.i[2];
+  if (start < 0 || len < 0 || start + len > in[0].dim[axis])
+    shape_error(n, in, fmt::format("[{}, {}) is outside axis {} of length {}", start, start + len, axis, in[0].dim[axis]));
+  Shape s = in[0];
+  s.dim[axis] = len;
+  return s;
+}
+void bw_slice(const Value& y, const Value& g, Value* d) {
+  const Attrs& a = y.node().attrs;
+  d[0] = pad(g, int(a.i[0]), a.i[1], y.input(0).shape().dim[a.i[0]]);
+}
+
+// pad: attrs i = {axis, start, total}; x lands at [start, start + len) of a zero tensor.
+Shape pad_rule(const Node& n, const Shape* in) {
+  int axis = check_axis(n, in, n.attrs.i[0]);
+  int64_t start = n.attrs.i[1], total = n.attrs.i[2];
+  if (start < 0 || start + in[0].dim[axis] > total)
+    shape_error(n, in, fmt::format("cannot place length {} at {} in {}", in[0].dim[axis], start, total));
+  Shape s = in[0];
+  s.dim[axis] = total;
+  return s;
+}
+void bw_pad(const Value& y, const Value& g, Value* d) {
+  const Attrs& a = y.node().attrs;
+  d[0] = slice(g, int(a.i[0]), a.i[1], y.input(0).shape().dim[a.i[0]]);
+}
+
+// concat: attrs i[0] = axis; all other axes equal.
+Shape concat_rule(const Node& n, const Shape* in) {
+  if (n.in.empty()) shape_error(n, in, "needs at least one input");
+  int axis = check_axis(n, in, n.attrs.i[0]);
+  Shape s = in[0];
+  for (size_t k = 1; k < n.in.size(); ++k) {
+    bool ok = in[k].rank == s.rank;
+    for (int a = 0; ok && a < s.rank; ++a) ok = a == axis || in[k].dim[a] == s.dim[a];
+    if (!ok) shape_error(n, in, fmt::format("input {} differs outside axis {}", k, axis));
+    s.dim[axis] += in[k].dim[axis];
+  }
+  return s;
+}
+void bw_concat(const Value& y, const Value& g, Value* d) {
+  int axis = int(y.node().attrs.i[0]);
+  int64_t at = 0;
+  for (size_t k = 0; k < y.node().in.size(); ++k) {
+    int64_t len = y.input(int(k)).shape().dim[axis];
+    d[k] = slice(g, axis, at, len);
+    at += len;
+  }
+}
+
+Shape assign_rule(const Node& n, const Shape* in) {
+  if (in[0] != in[1]) shape_error(n, in, "target and value shapes differ");
+  return in[0];
+}
+
+}  // namespace
+
+void register_shape_ops(OpInfo* t) {
+  set_op(t, OpCode::input, OpKind::leaf, 0, true, leaf_rule, bw_leaf);
+  set_op(t, OpCode::constant, OpKind::leaf, 0, true, leaf_rule, bw_leaf);
+  set_op(t, OpCode::external, OpKind::leaf, 0, true, leaf_rule, bw_leaf);
+  set_op(t, OpCode::reshape, OpKind::shape, 1, true, reshape_rule, bw_reshape);
+  set_op(t, OpCode::slice, OpKind::shape, 1, true, slice_rule, bw_slice);
+  set_op(t, OpCode::pad, OpKind::shape, 1, true, pad_rule, bw_pad);
+  set_op(t, OpCode::concat, OpKind::shape, -1, true, concat_rule, bw_concat);
+  set_op(t, OpCode::assign, OpKind::assign, 2, false, assign_rule, bw_leaf);  // updates are not differentiated
+}
+
+Value input(Graph& g, Shape shape, std::string name, DType dtype) {
+  Node n;
+  n.op = OpCode::input;
+  n.shape = shape;
+  n.dtype = dtype;
+  n.name = std::move(name);
+  return g.add_leaf(std::move(n));
+}
+
+Value constant(Graph& g, double value, Shape shape, DType dtype) {
+  Node n;
+  n.op = OpCode::constant;
+  n.shape = shape;
+  n.dtype = dtype;
+  n.values = {value};
+  return g.add_leaf(std::move(n));
+}
+
+Value constant(Graph& g, const HostTensor& values) {
+  Node n;
+  n.op = OpCode::constant;
+  n.shape = values.shape();
+  n.dtype = values.dtype();
+  n.values.resize(size_t(values.numel()));
+  for (int64_t i = 0; i < values.numel(); ++i) n.values[size_t(i)] = values.at(i);
+  return g.add_leaf(std::move(n));
+}
+
+Value external(Graph& g, const Tensor& buffer, std::string name) {
+  if (buffer.data == nullptr && buffer.numel() > 0) throw Error(fmt::format("external '{}': buffer has no memory", name));
+  Node n;
+  n.op = OpCode::external;
+  n.shape = buffer.shape;
+  n.dtype = buffer.dtype;
+  n.external = buffer;
+  n.name = std::move(name);
+  return g.add_leaf(std::move(n));
+}
+
+Value zeros_like(Value x) { return constant(*x.graph, 0.0, x.shape(), x.dtype()); }
+Value ones_like(Value x) { return constant(*x.graph, 1.0, x.shape(), x.dtype()); }
+
+Value reshape(Value x, Shape shape) {
+  if (x.shape() == shape) return x;
+  Attrs a;
+  a.shape = shape;
+  return x.graph->add(OpCode::reshape, {x}, a);
+}
+
+Value slice(Value x, int axis, int64_t start, int64_t length) {
+  if (axis < 0) axis += x.shape().rank;
+  Attrs a;
+  a.i[0] = axis;
+  a.i[1] = start;
+  a.i[2] = length;
+  return x.graph->add(OpCode::slice, {x}, a);
+}
+
+Value pad(Value x, int axis, int64_t start, int64_t total) {
+  if (axis < 0) axis += x.shape().rank;
+  Attrs a;
+  a.i[0] = axis;
+  a.i[1] = start;
+  a.i[2] = total;
+  return x.graph->add(OpCode::pad, {x}, a);
+}
+
+Value concat(const std::vector<Value>& parts, int axis) {
+  if (parts.empty()) throw Error("concat: needs at least one input");
+  if (axis < 0) axis += parts[0].shape().rank;
+  Attrs a;
+  a.i[0] = axis;
+  return parts[0].graph->add(OpCode::concat, parts, a);
+}
+
+Value assign(Value target, Value value) {
+  if (target.op() != OpCode::external)
+    throw Error(fmt::format("assign: target must be an external buffer, not the output of {}", op_name(target.op())));
+  return target.graph->add(OpCode::assign, {target, value});
+}
+
+}  // namespace ag
