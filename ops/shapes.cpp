@@ -78,6 +78,9 @@ void bw_concat(const Value& y, const Value& g, Value* d) {
   }
 }
 
+// The updated target equals the value, so a gradient through it flows to the value.
+void bw_assign(const Value&, const Value& g, Value* d) { d[1] = g; }
+
 Shape assign_rule(const Node& n, const Shape* in) {
   if (in[0] != in[1]) shape_error(n, in, "target and value shapes differ");
   return in[0];
@@ -93,7 +96,7 @@ void register_shape_ops(OpInfo* t) {
   set_op(t, OpCode::slice, OpKind::shape, 1, true, slice_rule, bw_slice);
   set_op(t, OpCode::pad, OpKind::shape, 1, true, pad_rule, bw_pad);
   set_op(t, OpCode::concat, OpKind::shape, -1, true, concat_rule, bw_concat);
-  set_op(t, OpCode::assign, OpKind::assign, 2, false, assign_rule, bw_leaf);  // updates are not differentiated
+  set_op(t, OpCode::assign, OpKind::assign, 2, true, assign_rule, bw_assign);
 }
 
 Value input(Graph& g, Shape shape, std::string name, DType dtype) {

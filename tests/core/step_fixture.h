@@ -1,0 +1,49 @@
+// A small autoencoder training step written as graph code (784 -> 32 -> 784, sigmoid, BCE,
+// plain SGD as assign nodes), used by the plan and learning tests.
+#pragma once
+#include <cmath>
+
+#include "graph/aegraph.h"
+
+namespace ag::testing {
+
+struct TinyAutoencoder {
+  ParamStore store{Device::cpu, DType::f32, 1};
+  Graph g;
+  Value x, loss;
+  std::vector<Value> updates;
+
+  explicit TinyAutoencoder(int64_t batch, float lr = 0.5f, int64_t dim = 784, int64_t code = 32) {
+    const float r1 = 1.0f / std::sqrt(float(dim)), r2 = 1.0f / std::sqrt(float(code));
+    int w1 = store.add("enc.weight", {code, dim}, Init::Uniform(-r1, r1));
+    int b1 = store.add("enc.bias", {code}, Init::Uniform(-r1, r1));
+    int w2 = store.add("dec.weight", {dim, code}, Init::Uniform(-r2, r2));
+    int b2 = store.add("dec.bias", {dim}, Init::Uniform(-r2, r2));
+    std::vector<Value> params = {store.value(g, w1), store.value(g, b1), store.value(g, w2), store.value(g, b2)};
+    x = input(g, {batch, dim}, "x");
+    Value h = sigmoid(linear(x, params[0], params[1]));
+    Value xhat = sigmoid(linear(h, params[2], params[3]));
+    loss = bce(xhat, x);
+    std::vector<Value> grads = grad(loss, params);
+    for (size_t i = 0; i < params.size(); ++i) updates.push_back(assign(params[i], params[i] - grads[i] * lr));
+  }
+  std::vector<Value> outputs() const {
+    std::vector<Value> o = {loss};
+    o.insert(o.end(), updates.begin(), updates.end());
+    return o;
+  }
+};
+
+// Ten binary prototype "digits", each sample one of them with a few pixels flipped.
+inline void make_batch(float* x, int64_t batch, int64_t dim, int64_t offset) {
+  for (int64_t r = 0; r < batch; ++r) {
+    int64_t proto = (r + offset) % 10;
+    for (int64_t i = 0; i < dim; ++i) {
+      bool on = ((i * 7 + proto * 131) % 97) < 30;
+      bool flip = ((i * 13 + (r + offset) * 17) % 101) == 0;
+      x[r * dim + i] = float(on != flip);
+    }
+  }
+}
+
+}  // namespace ag::testing

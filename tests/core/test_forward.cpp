@@ -1,0 +1,228 @@
+// Forward values against hand computation: elementwise maps and broadcasting, matmul against a
+// naive loop, reductions, shape ops, losses, the Philox stream (published known answers) and the
+// statistics of the random fills; reductions that do not depend on the thread count; shape
+// errors that name the op and both shapes.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "graph/aegraph.h"
+#include "ops/functors.h"
+
+using namespace ag;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Runs a graph with one f64 input filled by f(i) and returns the output.
+template <class Build, class Fill>
+HostTensor run_one(Shape shape, Fill fill, Build build) {
+  Graph g;
+  Value x = input(g, shape, "x", DType::f64);
+  Value y = build(x);
+  Executor ex(compile({y}));
+  double* px = ex.input(x).ptr<double>();
+  for (int64_t i = 0; i < shape.numel(); ++i) px[i] = fill(i);
+  ex.run();
+  return ex.read(y);
+}
+
+double ramp(int64_t i) { return 0.25 * double(i) - 1.0; }
+
+}  // namespace
+
+TEST_CASE("elementwise maps compute their formulas", "[forward]") {
+  auto y = run_one({2, 3}, ramp, [](Value x) { return sigmoid(x) + tanh(x) * 2.0f - softplus(x) + relu(x); });
+  for (int i = 0; i < 6; ++i) {
+    double v = ramp(i);
+    double want = 1 / (1 + std::exp(-v)) + 2 * std::tanh(v) - std::log1p(std::exp(v)) + std::max(v, 0.0);
+    CHECK(y.at(i) == Approx(want).epsilon(1e-12));
+  }
+  auto c = run_one({5}, ramp, [](Value x) { return clamp(x, -0.5f, 0.1f); });
+  CHECK(c.at(0) == -0.5);
+  CHECK(c.at(3) == -0.25);
+  CHECK(c.at(4) == 0);
+  auto c2 = run_one({1}, [](int64_t) { return 0.7; }, [](Value x) { return clamp(x, -0.5f, 0.1f); });
+  CHECK(c2.at(0) == Approx(0.1).epsilon(1e-7));
+}
+
+TEST_CASE("broadcasting of rows, columns and scalars", "[forward]") {
+  Graph g;
+  Value a = input(g, {2, 3}, "a", DType::f64), row = input(g, {3}, "row", DType::f64),
+        col = input(g, {2, 1}, "col", DType::f64);
+  Value y = (a + row) * col - 1.0f;
+  Executor ex(compile({y}));
+  double* pa = ex.input(a).ptr<double>();
+  double* pr = ex.input(row).ptr<double>();
+  double* pc = ex.input(col).ptr<double>();
+  for (int i = 0; i < 6; ++i) pa[i] = i;
+  for (int j = 0; j < 3; ++j) pr[j] = 10 * (j + 1);
+  pc[0] = 2;
+  pc[1] = -1;
+  ex.run();
+  HostTensor out = ex.read(y);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 3; ++j) CHECK(out.at(i * 3 + j) == (pa[i * 3 + j] + pr[j]) * pc[i] - 1);
+}
+
+TEST_CASE("matmul with every transpose flag and a bias matches a naive product", "[forward]") {
+  for (int flags = 0; flags < 4; ++flags) {
+    const bool ta = flags & 1, tb = flags & 2;
+    const int M = 5, K = 7, N = 3;
+    Graph g;
+    Value a = input(g, ta ? Shape{K, M} : Shape{M, K}, "a", DType::f64);
+    Value b = input(g, tb ? Shape{N, K} : Shape{K, N}, "b", DType::f64);
+    Value bias = input(g, {N}, "bias", DType::f64);
+    Value y = matmul(a, b, ta, tb, bias);
+    Executor ex(compile({y}));
+    double *pa = ex.input(a).ptr<double>(), *pb = ex.input(b).ptr<double>(), *pbias = ex.input(bias).ptr<double>();
+    for (int i = 0; i < M * K; ++i) pa[i] = std::sin(i + 1.0);
+    for (int i = 0; i < K * N; ++i) pb[i] = std::cos(i + 2.0);
+    for (int i = 0; i < N; ++i) pbias[i] = i;
+    ex.run();
+    HostTensor out = ex.read(y);
+    for (int i = 0; i < M; ++i)
+      for (int j = 0; j < N; ++j) {
+        double want = pbias[j];
+        for (int k = 0; k < K; ++k) want += (ta ? pa[k * M + i] : pa[i * K + k]) * (tb ? pb[j * K + k] : pb[k * N + j]);
+        CHECK(out.at(i * N + j) == Approx(want).epsilon(1e-12));
+      }
+  }
+}
+
+TEST_CASE("reductions and shape ops", "[forward]") {
+  auto s0 = run_one({2, 3, 4}, ramp, [](Value x) { return sum(x, 1); });
+  REQUIRE(s0.shape() == Shape{2, 4});
+  CHECK(s0.at(0) == Approx(ramp(0) + ramp(4) + ramp(8)));
+  CHECK(s0.at(7) == Approx(ramp(15) + ramp(19) + ramp(23)));
+  auto m = run_one({4, 5}, ramp, [](Value x) { return mean(x); });
+  CHECK(m.at(0) == Approx(0.25 * 9.5 - 1.0));
+  auto sl = run_one({3, 5}, ramp, [](Value x) { return slice(x, 1, 2, 2); });
+  CHECK(sl.shape() == Shape{3, 2});
+  CHECK(sl.at(3) == ramp(8));
+  auto pd = run_one({2, 2}, ramp, [](Value x) { return pad(x, 1, 1, 4); });
+  CHECK(pd.at(0) == 0);
+  CHECK(pd.at(1) == ramp(0));
+  CHECK(pd.at(7) == 0);
+  auto cc = run_one({2, 2}, ramp, [](Value x) { return concat({x, x * 2.0f}, 0); });
+  CHECK(cc.shape() == Shape{4, 2});
+  CHECK(cc.at(6) == 2 * ramp(2));
+  auto bc = run_one({3}, ramp, [](Value x) { return broadcast_to(x, {2, 3}); });
+  CHECK(bc.at(5) == ramp(2));
+  auto st = run_one({2, 3}, ramp, [](Value x) { return sum_to(x, {1, 3}); });
+  CHECK(st.at(2) == Approx(ramp(2) + ramp(5)));
+}
+
+TEST_CASE("losses compute their formulas", "[forward]") {
+  Graph g;
+  Value p = input(g, {2, 2}, "p", DType::f64), t = input(g, {2, 2}, "t", DType::f64);
+  Value l_bce = bce(p, t), l_logit = bce_with_logits(p, t), l_mse = mse(p, t), l_kl = kl_normal(p, t);
+  Executor ex(compile({l_bce, l_logit, l_mse, l_kl}));
+  const double pv[] = {0.2, 0.7, 0.9, 0.5}, tv[] = {0, 1, 0.3, 1};
+  std::copy(pv, pv + 4, ex.input(p).ptr<double>());
+  std::copy(tv, tv + 4, ex.input(t).ptr<double>());
+  ex.run();
+  double bce_want = 0, logit_want = 0, mse_want = 0, kl_want = 0;
+  for (int i = 0; i < 4; ++i) {
+    bce_want -= (tv[i] * std::log(pv[i]) + (1 - tv[i]) * std::log(1 - pv[i])) / 4;
+    double s = 1 / (1 + std::exp(-pv[i]));
+    logit_want -= (tv[i] * std::log(s) + (1 - tv[i]) * std::log(1 - s)) / 4;
+    mse_want += (pv[i] - tv[i]) * (pv[i] - tv[i]) / 4;
+    kl_want += -0.5 * (1 + tv[i] - pv[i] * pv[i] - std::exp(tv[i])) / 2;  // summed per row, mean of 2 rows
+  }
+  CHECK(ex.read_scalar(l_bce) == Approx(bce_want).epsilon(1e-12));
+  CHECK(ex.read_scalar(l_logit) == Approx(logit_want).epsilon(1e-12));
+  CHECK(ex.read_scalar(l_mse) == Approx(mse_want).epsilon(1e-12));
+  CHECK(ex.read_scalar(l_kl) == Approx(kl_want).epsilon(1e-12));
+}
+
+TEST_CASE("bce stays finite at probabilities 0 and 1", "[forward]") {
+  Graph g;
+  Value p = input(g, {2}, "p", DType::f32), t = input(g, {2}, "t", DType::f32);
+  Value l = bce(p, t);
+  Executor ex(compile({l}));
+  float* pp = ex.input(p).ptr<float>();
+  float* pt = ex.input(t).ptr<float>();
+  pp[0] = 0; pp[1] = 1; pt[0] = 1; pt[1] = 0;
+  ex.run();
+  CHECK(ex.read_scalar(l) == Approx(100.0));  // each log floored at -100
+}
+
+TEST_CASE("Philox4x32-10 reproduces the published known answers", "[random]") {
+  // Known-answer vectors of the Random123 distribution (kat_vectors, philox4x32 10 rounds).
+  fn::Philox4x32 zero(0, 0, 0, 0, 0, 0);
+  CHECK(zero.c[0] == 0x6627e8d5u);
+  CHECK(zero.c[1] == 0xe169c58du);
+  CHECK(zero.c[2] == 0xbc57ac4cu);
+  CHECK(zero.c[3] == 0x9b00dbd8u);
+  fn::Philox4x32 ones(~0u, ~0u, ~0u, ~0u, ~0u, ~0u);
+  CHECK(ones.c[0] == 0x408f276du);
+  CHECK(ones.c[1] == 0x41c83b0eu);
+  CHECK(ones.c[2] == 0xa20bc7c6u);
+  CHECK(ones.c[3] == 0x6d5451fdu);
+  fn::Philox4x32 pi(0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u);
+  CHECK(pi.c[0] == 0xd16cfe09u);
+  CHECK(pi.c[1] == 0x94fdccebu);
+  CHECK(pi.c[2] == 0x5001e420u);
+  CHECK(pi.c[3] == 0x24126ea1u);
+}
+
+TEST_CASE("random fills have the right statistics and change with the step", "[random]") {
+  Graph g;
+  HostTensor step_buf(Shape{}, DType::f32);
+  Value step = external(g, step_buf.view(), "step");
+  const int64_t n = 200000;
+  Value u = uniform(step, {n}, 42, -1, 3), z = normal(step, {n}, 42, 1, 2), b = bernoulli(step, {n}, 42, 0.3f);
+  Executor ex(compile({u, z, b}));
+  auto moments = [&](Value v) {
+    HostTensor h = ex.read(v);
+    double m = 0, s = 0;
+    for (int64_t i = 0; i < n; ++i) m += h.at(i);
+    m /= n;
+    for (int64_t i = 0; i < n; ++i) s += (h.at(i) - m) * (h.at(i) - m);
+    return std::pair{m, s / n};
+  };
+  ex.run();
+  auto [um, uv] = moments(u);
+  CHECK(um == Approx(1.0).margin(0.02));
+  CHECK(uv == Approx(16.0 / 12).margin(0.02));
+  auto [zm, zv] = moments(z);
+  CHECK(zm == Approx(1.0).margin(0.02));
+  CHECK(zv == Approx(4.0).margin(0.05));
+  auto [bm, bv] = moments(b);
+  CHECK(bm == Approx(0.3).margin(0.005));
+  HostTensor first = ex.read(z);
+  ex.run();
+  CHECK(ex.read(z).at(0) == first.at(0));  // same step: same noise
+  step_buf.set(0, 1);
+  ex.run();
+  CHECK(ex.read(z).at(0) != first.at(0));  // next step: new noise
+}
+
+TEST_CASE("reductions give the same bits whatever the thread count", "[forward]") {
+  const int64_t n = 1 << 20;
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    auto out = run_one({n}, [](int64_t i) { return std::sin(double(i)) * 1e3; }, [](Value x) { return sum(x); });
+    return out.at(0);
+  };
+  double one = run(1), two = run(2), three = run(3);
+  set_num_threads(0);
+  CHECK(one == two);
+  CHECK(one == three);
+}
+
+TEST_CASE("shape errors name the op and both shapes", "[errors]") {
+  Graph g;
+  Value a = input(g, {2, 3}, "a"), b = input(g, {4, 5}, "b");
+  CHECK_THROWS_WITH(matmul(a, b), Contains("matmul") && Contains("[2, 3]") && Contains("[4, 5]"));
+  CHECK_THROWS_WITH(a + b, Contains("add") && Contains("[2, 3]") && Contains("[4, 5]"));
+  CHECK_THROWS_WITH(bce(a, b), Contains("bce") && Contains("[2, 3]") && Contains("[4, 5]"));
+  CHECK_THROWS_WITH(reshape(a, {7}), Contains("reshape") && Contains("[2, 3]"));
+  CHECK_THROWS_WITH(slice(a, 1, 2, 5), Contains("slice"));
+  CHECK_THROWS_WITH(concat({a, b}, 0), Contains("concat") && Contains("[4, 5]"));
+  CHECK_THROWS_WITH(sum(a, 3), Contains("sum_axis") && Contains("axis 3"));
+  Value d = input(g, {2, 3}, "d", DType::f64);
+  CHECK_THROWS_WITH(a * d, Contains("mul") && Contains("f64"));
+  CHECK_THROWS_WITH(activation(a, "swish"), Contains("swish"));
+}

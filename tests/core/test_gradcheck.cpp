@@ -1,0 +1,124 @@
+// Gradient checks for every op, driven by the op table: first order (analytic gradient against
+// central differences, in f64) for every row, second order (the gradient of <grad, v>) for every
+// row whose op is smooth, and a guard that every op in the op list has a backward rule and a row.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "op_table.h"
+
+using namespace ag;
+using ag::testing::OpCase;
+using ag::testing::op_cases;
+
+namespace {
+
+struct Check {
+  Graph g;
+  std::vector<Value> inputs;
+  Value objective;
+  std::vector<Value> grads;
+};
+
+// A fixed, irregular weighting of an output, so sum(out * w) sees every element differently.
+Value weighted_sum(Value out) {
+  HostTensor w(out.shape(), DType::f64);
+  for (int64_t i = 0; i < w.numel(); ++i) w.set(i, 0.3 + 0.7 * std::sin(1.7 * double(i) + 0.4));
+  return sum(out * constant(*out.graph, w));
+}
+
+void build(Check& c, const OpCase& oc) {
+  for (size_t k = 0; k < oc.inputs.size(); ++k)
+    c.inputs.push_back(input(c.g, oc.inputs[k].shape, fmt::format("x{}", k), DType::f64));
+  c.objective = weighted_sum(oc.build(c.g, c.inputs));
+}
+
+// Central differences of `objective` with respect to every input element, compared with `grads`.
+void compare_with_differences(Executor& ex, const std::vector<Value>& inputs, Value objective,
+                              const std::vector<Value>& grads, const std::string& what) {
+  const double h = 1e-6;
+  ex.run();
+  std::vector<HostTensor> analytic;
+  for (const Value& gv : grads) analytic.push_back(ex.read(gv));
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    if (ex.plan().storage[size_t(inputs[k].id)] != Storage::input) {
+      // The objective does not depend on this input at all: its gradient must be zero.
+      for (int64_t i = 0; i < inputs[k].shape().numel(); ++i) CHECK(analytic[k].at(i) == 0);
+      continue;
+    }
+    double* x = ex.input(inputs[k]).ptr<double>();
+    for (int64_t i = 0; i < inputs[k].shape().numel(); ++i) {
+      const double saved = x[i];
+      x[i] = saved + h;
+      ex.run();
+      const double up = ex.read_scalar(objective);
+      x[i] = saved - h;
+      ex.run();
+      const double down = ex.read_scalar(objective);
+      x[i] = saved;
+      const double numeric = (up - down) / (2 * h), exact = analytic[k].at(i);
+      INFO(what << ": input " << k << " element " << i << " analytic " << exact << " numeric " << numeric);
+      CHECK(std::abs(exact - numeric) <= 1e-6 * std::max({1.0, std::abs(exact), std::abs(numeric)}));
+    }
+  }
+}
+
+void fill_inputs(Executor& ex, const std::vector<Value>& inputs, const OpCase& oc) {
+  for (size_t k = 0; k < inputs.size(); ++k)
+    if (ex.plan().storage[size_t(inputs[k].id)] == Storage::input)
+      ag::testing::fill_case_input(oc.inputs[k], int(k), ex.input(inputs[k]).ptr<double>());
+}
+
+}  // namespace
+
+TEST_CASE("every op has a backward rule and a row in the op table", "[gradcheck]") {
+  std::set<int> covered;
+  for (const OpCase& oc : op_cases()) covered.insert(int(oc.op));
+  for (int op = 0; op < op_count; ++op) {
+    INFO("op " << op_name(OpCode(op)));
+    CHECK(op_info(OpCode(op)).backward != nullptr);
+    CHECK(op_info(OpCode(op)).shape != nullptr);
+    CHECK(covered.count(op) == 1);
+  }
+}
+
+TEST_CASE("first-order gradients match central differences", "[gradcheck]") {
+  for (const OpCase& oc : op_cases()) {
+    SECTION(oc.name) {
+      Check c;
+      build(c, oc);
+      c.grads = grad(c.objective, c.inputs);
+      std::vector<Value> outs = {c.objective};
+      outs.insert(outs.end(), c.grads.begin(), c.grads.end());
+      Executor ex(compile(outs));
+      fill_inputs(ex, c.inputs, oc);
+      compare_with_differences(ex, c.inputs, c.objective, c.grads, oc.name);
+    }
+  }
+}
+
+TEST_CASE("second-order gradients of smooth ops match central differences", "[gradcheck]") {
+  for (const OpCase& oc : op_cases()) {
+    if (!op_info(oc.op).smooth) continue;
+    SECTION(oc.name) {
+      Check c;
+      build(c, oc);
+      // s = sum_k <dL/dx_k, v_k>; its gradient is the Hessian times v.
+      std::vector<Value> first = grad(c.objective, c.inputs);
+      Value s;
+      for (const Value& d : first) {
+        Value term = weighted_sum(d);
+        s = s.valid() ? s + term : term;
+      }
+      std::vector<Value> second = grad(s, c.inputs);
+      std::vector<Value> outs = {s};
+      outs.insert(outs.end(), second.begin(), second.end());
+      Executor ex(compile(outs));
+      fill_inputs(ex, c.inputs, oc);
+      compare_with_differences(ex, c.inputs, s, second, oc.name + " (second order)");
+    }
+  }
+}

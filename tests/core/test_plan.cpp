@@ -1,0 +1,124 @@
+// Plans: live buffers never overlap, in-place happens only over a dying source, reshape is free,
+// assign elision gives the same numbers as an explicit copy, a read after an assign is refused,
+// and a compiled step runs without allocating.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "step_fixture.h"
+
+using namespace ag;
+using Catch::Matchers::Contains;
+
+// Counting every operator new in this test binary: a compiled run must not add to it.
+static std::atomic<long> g_allocations{0};
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+// Positions of the last step reading each node (outputs: past the end).
+std::vector<int> last_uses(const Plan& p, const std::vector<Value>& outputs) {
+  std::vector<int> last(size_t(p.graph->size()), -1);
+  for (size_t k = 0; k < p.steps.size(); ++k)
+    for (int src : p.graph->node(p.steps[k]).in) last[size_t(src)] = int(k);
+  for (const Value& v : outputs) last[size_t(v.id)] = int(p.steps.size());
+  return last;
+}
+
+}  // namespace
+
+TEST_CASE("buffers that are live at the same time never overlap", "[plan]") {
+  ag::testing::TinyAutoencoder m(16);
+  Plan p = compile(m.outputs());
+  REQUIRE(p.buffers.size() > 3);
+  for (size_t a = 0; a < p.buffers.size(); ++a)
+    for (size_t b = a + 1; b < p.buffers.size(); ++b) {
+      const PlanBuffer &x = p.buffers[a], &y = p.buffers[b];
+      bool live_together = x.first <= y.last && y.first <= x.last;
+      bool share_memory = x.offset < y.offset + y.bytes && y.offset < x.offset + x.bytes;
+      INFO("buffers " << a << " and " << b);
+      CHECK_FALSE((live_together && share_memory));
+      CHECK(x.offset + x.bytes <= p.arena_bytes);
+    }
+  // Liveness-based reuse: the arena is smaller than all buffers laid end to end.
+  int64_t total = 0;
+  for (const PlanBuffer& b : p.buffers) total += b.bytes;
+  CHECK(p.arena_bytes < total);
+}
+
+TEST_CASE("in-place only over a source that dies at that step", "[plan]") {
+  ag::testing::TinyAutoencoder m(16);
+  std::vector<Value> outs = m.outputs();
+  Plan p = compile(outs);
+  std::vector<int> last = last_uses(p, outs);
+  int in_place = 0;
+  for (size_t k = 0; k < p.steps.size(); ++k) {
+    int id = p.steps[k];
+    if (!p.in_place[size_t(id)]) continue;
+    ++in_place;
+    bool found = false;
+    for (int src : p.graph->node(id).in)
+      if (p.buffer[size_t(src)] == p.buffer[size_t(id)]) {
+        found = true;
+        // Every node living in that buffer before this step is read for the last time here.
+        for (int other = 0; other < id; ++other)
+          if (p.buffer[size_t(other)] == p.buffer[size_t(id)]) CHECK(last[size_t(other)] <= int(k));
+      }
+    CHECK(found);
+  }
+  CHECK(in_place > 0);
+}
+
+TEST_CASE("assign elision and in-place give the same numbers as plain copies", "[plan]") {
+  auto losses = [](CompileOptions opt) {
+    ag::testing::TinyAutoencoder m(8, 0.5f, 64, 8);
+    Executor ex(compile(m.outputs(), opt));
+    std::vector<double> out;
+    for (int s = 0; s < 5; ++s) {
+      ag::testing::make_batch(ex.input(m.x).ptr<float>(), 8, 64, s);
+      ex.run();
+      out.push_back(ex.read_scalar(m.loss));
+    }
+    return out;
+  };
+  CompileOptions plain;
+  plain.in_place = false;
+  plain.elide_assign = false;
+  CHECK(losses({}) == losses(plain));
+}
+
+TEST_CASE("reshape is an alias, not a copy", "[plan]") {
+  Graph g;
+  Value x = input(g, {4, 6}, "x");
+  Value y = reshape(x * 2.0f, {24}) + 1.0f;
+  Plan p = compile({y});
+  int reshape_id = y.input(0).id;
+  CHECK(p.alias_of[size_t(reshape_id)] >= 0);
+}
+
+TEST_CASE("reading a buffer after the assign that overwrites it is refused", "[plan]") {
+  Graph g;
+  HostTensor w(Shape{3}, DType::f32);
+  Value wv = external(g, w.view(), "w");
+  Value upd = assign(wv, wv * 2.0f);
+  Value late = wv + 1.0f;  // reads the old w after the assign node
+  CHECK_THROWS_WITH(compile({upd, late}), Contains("'w'") && Contains("after the assign"));
+}
+
+TEST_CASE("a compiled training step runs without allocating", "[plan]") {
+  ag::testing::TinyAutoencoder m(32);
+  Executor ex(compile(m.outputs()));
+  ag::testing::make_batch(ex.input(m.x).ptr<float>(), 32, 784, 0);
+  ex.run();  // warm up: thread pools start here
+  long before = g_allocations.load();
+  for (int s = 0; s < 10; ++s) ex.run();
+  CHECK(g_allocations.load() == before);
+}
