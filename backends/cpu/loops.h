@@ -2,6 +2,25 @@
 // (with broadcasting), zip-reduce and fill. Split over OpenMP threads in fixed-size chunks, so
 // reductions add the same partial sums in the same order whatever the thread count.
 #pragma once
+#include <cmath>
+
+// glibc's vector math library (libmvec) has SIMD versions of these; declaring them `simd` lets
+// the compiler call them from vectorised loops (glibc only does this itself under -ffast-math,
+// which we do not want: it would drop the inf/NaN handling the losses rely on).
+#if defined(__x86_64__) && defined(__GLIBC__) && !defined(__CUDACC__)
+extern "C" {
+float expf(float) __attribute__((simd("notinbranch")));
+float logf(float) __attribute__((simd("notinbranch")));
+float log1pf(float) __attribute__((simd("notinbranch")));
+float tanhf(float) __attribute__((simd("notinbranch")));
+float cosf(float) __attribute__((simd("notinbranch")));
+double exp(double) __attribute__((simd("notinbranch")));
+double log(double) __attribute__((simd("notinbranch")));
+double log1p(double) __attribute__((simd("notinbranch")));
+double tanh(double) __attribute__((simd("notinbranch")));
+}
+#endif
+
 #include <omp.h>
 
 #include <algorithm>
@@ -69,7 +88,7 @@ void zip(const F f, const T* a, const T* b, T* z, const Shape& sa, const Shape& 
 struct Chunks {
   static constexpr int64_t max_chunks = 1024;
   int64_t size, count;
-  explicit Chunks(int64_t n) : size(std::max<int64_t>(4096, (n + max_chunks - 1) / max_chunks)), count((n + size - 1) / size) {}
+  explicit Chunks(int64_t n) : size(std::max<int64_t>(2048, (n + max_chunks - 1) / max_chunks)), count((n + size - 1) / size) {}
 };
 
 // sum_i F(a_i, b_i), accumulated in double within chunks, chunks added in order.
@@ -80,10 +99,10 @@ double zip_reduce(const F f, const T* a, const T* b, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > parallel_grain)
   for (int64_t k = 0; k < c.count; ++k) {
     const int64_t lo = k * c.size, hi = std::min(n, lo + c.size);
-    double s = 0;
+    T s = 0;  // within a chunk in T (vectorised), across chunks in double
 #pragma omp simd reduction(+ : s)
-    for (int64_t i = lo; i < hi; ++i) s += double(f(a[i], b[i]));
-    partial[k] = s;
+    for (int64_t i = lo; i < hi; ++i) s += f(a[i], b[i]);
+    partial[k] = double(s);
   }
   double total = 0;
   for (int64_t k = 0; k < c.count; ++k) total += partial[k];
@@ -97,10 +116,10 @@ double sum(const T* x, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > parallel_grain)
   for (int64_t k = 0; k < c.count; ++k) {
     const int64_t lo = k * c.size, hi = std::min(n, lo + c.size);
-    double s = 0;
+    T s = 0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t i = lo; i < hi; ++i) s += double(x[i]);
-    partial[k] = s;
+    for (int64_t i = lo; i < hi; ++i) s += x[i];
+    partial[k] = double(s);
   }
   double total = 0;
   for (int64_t k = 0; k < c.count; ++k) total += partial[k];
@@ -109,7 +128,7 @@ double sum(const T* x, int64_t n) {
 
 template <class D, class T>
 void fill(const D d, T* y, int64_t n, uint32_t step) {
-#pragma omp parallel for schedule(static) if (n > parallel_grain / 4)
+#pragma omp parallel for simd schedule(static) if (n > parallel_grain / 4)
   for (int64_t i = 0; i < n; ++i) y[i] = d.template draw<T>(uint64_t(i), step);
 }
 
