@@ -13,14 +13,21 @@ using namespace ag;
 using Catch::Matchers::Contains;
 
 // Counting every operator new in this test binary: a compiled run must not add to it.
+// (AddressSanitizer replaces operator new itself, so the sanitizer build does not count.)
 static std::atomic<long> g_allocations{0};
-void* operator new(std::size_t n) {
+#ifndef __SANITIZE_ADDRESS__
+static void* counted_alloc(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n ? n : 1)) return p;
   throw std::bad_alloc();
 }
+void* operator new(std::size_t n) { return counted_alloc(n); }
+void* operator new[](std::size_t n) { return counted_alloc(n); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#endif
 
 namespace {
 
@@ -114,6 +121,10 @@ TEST_CASE("reading a buffer after the assign that overwrites it is refused", "[p
 }
 
 TEST_CASE("a compiled training step runs without allocating", "[plan]") {
+#ifdef __SANITIZE_ADDRESS__
+  WARN("allocation counting is off under AddressSanitizer; the Release build checks this");
+  return;
+#endif
   ag::testing::TinyAutoencoder m(32);
   Executor ex(compile(m.outputs()));
   ag::testing::make_batch(ex.input(m.x).ptr<float>(), 32, 784, 0);
