@@ -11,12 +11,23 @@
 
 namespace ag {
 
-// One kernel launch: the node (op and attributes), its input tensors and its output.
+// One elementwise op inside a fused group. Operand k >= 0 is the call's input k; k < 0 is the
+// result of the group's op -(k+1), computed earlier in the same block.
+struct FusedOp {
+  const Node* node = nullptr;
+  int a = 0, b = 0;
+};
+
+// One kernel launch: the node (op and attributes), its input tensors and its output. A fused
+// group is one call: `node` is its root, `fused` its ops in order (the root last), `in` the
+// tensors it reads from outside; each input is as large as the output or a scalar.
 struct KernelCall {
   const Node* node = nullptr;
   const Tensor* in = nullptr;
   int nin = 0;
   Tensor out;
+  const FusedOp* fused = nullptr;
+  int nfused = 0;
 };
 
 // Host-to-device copies done at the start of a run (input batches), then the calls in order.
@@ -47,6 +58,7 @@ class Backend {
   virtual void run(const Program& program) = 0;  // asynchronous on CUDA
   virtual void forget(uint64_t program_id) { (void)program_id; }  // drop a cached capture
   virtual void synchronize() {}
+  virtual bool runs_fused() const { return false; }  // can run fused groups (else plans are compiled without)
 };
 
 // The backend for a device: the CPU one always; CUDA when built and a device is present

@@ -1,6 +1,7 @@
 // Executor: binds every node of a plan to memory and hands the backend one program per run.
 #include "graph/executor.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -14,6 +15,11 @@ std::atomic<uint64_t> next_program_id{1};
 
 Executor::Executor(Plan plan, Device device)
     : plan_(std::move(plan)), device_(device), backend_(&backend(device)), id_(next_program_id++) {
+  if (!backend_->runs_fused() && plan_.options.fuse) {
+    CompileOptions options = plan_.options;
+    options.fuse = false;
+    plan_ = compile(plan_.output_values, options);
+  }
   const Graph& g = *plan_.graph;
   const int n = g.size();
   node_data_.assign(size_t(n), nullptr);
@@ -63,10 +69,14 @@ Executor::Executor(Plan plan, Device device)
   for (int id : plan_.steps)  // aliases (reshape, assign, elided values) share their home's memory
     if (plan_.alias_of[size_t(id)] >= 0) node_data_[size_t(id)] = node_data_[size_t(plan_.home(id))];
 
-  // Lay out every call once; run() only walks this array.
-  size_t total_inputs = 0;
-  for (int id : plan_.steps) total_inputs += g.node(id).in.size();
+  // Lay out every call once; run() only walks these arrays (reserved up front: calls point into them).
+  size_t total_inputs = 0, total_fused = 0;
+  for (int id : plan_.steps) {
+    total_inputs += std::max(g.node(id).in.size(), plan_.operands[size_t(id)].size());
+    if (plan_.fused_root(id)) total_fused += plan_.members(id).size();
+  }
   call_inputs_.reserve(total_inputs);
+  fused_ops_.reserve(total_fused);
   for (int id : plan_.steps) {
     const Node& node = g.node(id);
     if (node.op == OpCode::reshape) continue;                         // an alias: nothing to do
@@ -74,9 +84,27 @@ Executor::Executor(Plan plan, Device device)
     KernelCall call;
     call.node = &node;
     call.in = call_inputs_.data() + call_inputs_.size();
-    call.nin = int(node.in.size());
-    for (int src : node.in) call_inputs_.push_back(tensor_of(src));
     call.out = tensor_of(id);
+    if (plan_.fused_root(id)) {
+      const std::vector<int>& operands = plan_.operands[size_t(id)];
+      const std::vector<int> members = plan_.members(id);
+      auto ref = [&](int src) {
+        for (size_t j = 0; j < members.size(); ++j)
+          if (members[j] == src) return -int(j) - 1;
+        return int(std::find(operands.begin(), operands.end(), src) - operands.begin());
+      };
+      call.fused = fused_ops_.data() + fused_ops_.size();
+      call.nfused = int(members.size());
+      for (int m : members) {
+        const Node& mn = g.node(m);
+        fused_ops_.push_back(FusedOp{&mn, ref(mn.in[0]), mn.in.size() > 1 ? ref(mn.in[1]) : 0});
+      }
+      call.nin = int(operands.size());
+      for (int src : operands) call_inputs_.push_back(tensor_of(src));
+    } else {
+      call.nin = int(node.in.size());
+      for (int src : node.in) call_inputs_.push_back(tensor_of(src));
+    }
     calls_.push_back(call);
   }
 }

@@ -41,6 +41,7 @@ class Executor {
   std::vector<void*> input_host_;      // per node: host buffer of an input, else null
   std::vector<Tensor> call_inputs_;
   std::vector<KernelCall> calls_;
+  std::vector<FusedOp> fused_ops_;
   std::vector<Upload> uploads_;
   uint64_t id_;
 };

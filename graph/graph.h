@@ -11,6 +11,8 @@
 
 namespace ag {
 
+constexpr int max_fused_ops = 16;  // ops one fusion group may hold (plan) and a backend must run
+
 struct Node {
   OpCode op = OpCode::input;
   DType dtype = DType::f32;

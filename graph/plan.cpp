@@ -74,51 +74,122 @@ bool is_elementwise(OpKind k) { return k == OpKind::unary || k == OpKind::binary
 
 }  // namespace
 
+namespace {
+
+// An elementwise node a group can hold: each operand is as large as the output, or a scalar.
+bool fusible(const Graph& g, int id) {
+  const Node& node = g.node(id);
+  if (!is_elementwise(op_info(node.op).kind)) return false;
+  const int64_t n = node.shape.numel();
+  for (int src : node.in) {
+    int64_t m = g.node(src).shape.numel();
+    if (m != n && m != 1) return false;
+  }
+  return n > 1;
+}
+
+// Fusion groups, found from the last node back: a fusible node roots a group unless a group has
+// absorbed it already; it absorbs each fusible operand of the same size and dtype whose only
+// reader is inside the group and which no one asked to see.
+void find_groups(const Graph& g, const std::vector<char>& live, const std::vector<char>& is_output,
+                 const std::vector<int>& readers, std::vector<int>& group) {
+  for (int root = g.size() - 1; root >= 0; --root) {
+    if (!live[size_t(root)] || group[size_t(root)] >= 0 || !fusible(g, root)) continue;
+    const Node& rn = g.node(root);
+    std::vector<int> members = {root}, todo = {root};
+    group[size_t(root)] = root;
+    while (!todo.empty() && int(members.size()) < max_fused_ops) {
+      int id = todo.back();
+      todo.pop_back();
+      for (int src : g.node(id).in) {
+        const Node& sn = g.node(src);
+        if (group[size_t(src)] >= 0 || is_output[size_t(src)] || readers[size_t(src)] != 1 || !fusible(g, src) ||
+            sn.shape.numel() != rn.shape.numel() || sn.dtype != rn.dtype || int(members.size()) >= max_fused_ops)
+          continue;
+        group[size_t(src)] = root;
+        members.push_back(src);
+        todo.push_back(src);
+      }
+    }
+    if (members.size() == 1) group[size_t(root)] = -1;  // nothing to fuse with: a plain kernel
+  }
+}
+
+}  // namespace
+
+std::vector<int> Plan::members(int root) const {
+  std::vector<int> m;
+  for (int id = 0; id <= root; ++id)
+    if (group[size_t(id)] == root) m.push_back(id);
+  return m;
+}
+
 Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
   if (outputs.empty()) throw Error("compile: no outputs");
   Plan p;
   Graph& g = *outputs[0].graph;
   p.graph = &g;
+  p.options = options;
+  p.output_values = outputs;
   const int n = g.size();
   p.storage.assign(size_t(n), Storage::none);
   p.buffer.assign(size_t(n), -1);
   p.alias_of.assign(size_t(n), -1);
   p.in_place.assign(size_t(n), 0);
   p.elided.assign(size_t(n), 0);
+  p.group.assign(size_t(n), -1);
+  p.operands.assign(size_t(n), {});
 
   // Live nodes: everything an output depends on.
-  std::vector<char> live(size_t(n), 0);
+  std::vector<char> live(size_t(n), 0), is_output(size_t(n), 0);
   for (const Value& v : outputs) {
     if (v.graph != &g) throw Error("compile: outputs belong to different graphs");
     live[size_t(v.id)] = 1;
+    is_output[size_t(v.id)] = 1;
     p.outputs.push_back(v.id);
   }
   for (int id = n - 1; id >= 0; --id)
     if (live[size_t(id)])
       for (int src : g.node(id).in) live[size_t(src)] = 1;
+  std::vector<int> readers(size_t(n), 0);  // distinct live nodes reading each node
+  for (int id = 0; id < n; ++id) {
+    if (!live[size_t(id)]) continue;
+    const std::vector<int>& in = g.node(id).in;
+    for (size_t k = 0; k < in.size(); ++k)
+      if (std::find(in.begin(), in.begin() + long(k), in[k]) == in.begin() + long(k)) ++readers[size_t(in[k])];
+  }
+  if (options.fuse) find_groups(g, live, is_output, readers, p.group);
 
-  // Positions: ids are already a topological order. Leaves get position -1 (they never run).
+  // Steps in id order (a topological order); leaves and group members are not steps. A group
+  // runs at its root's position and reads its operands from outside the group there.
   std::vector<int> pos(size_t(n), -1);
   for (int id = 0; id < n; ++id) {
     if (!live[size_t(id)]) continue;
     const Node& node = g.node(id);
-    switch (node.op) {
-      case OpCode::input: p.storage[size_t(id)] = Storage::input; p.inputs.push_back(id); break;
-      case OpCode::constant: p.storage[size_t(id)] = Storage::constant; p.constants.push_back(id); break;
-      case OpCode::external: p.storage[size_t(id)] = Storage::external; break;
-      default: pos[size_t(id)] = int(p.steps.size()); p.steps.push_back(id);
-    }
+    int root = p.group[size_t(id)];
+    if (node.op == OpCode::input) { p.storage[size_t(id)] = Storage::input; p.inputs.push_back(id); }
+    else if (node.op == OpCode::constant) { p.storage[size_t(id)] = Storage::constant; p.constants.push_back(id); }
+    else if (node.op == OpCode::external) p.storage[size_t(id)] = Storage::external;
+    else if (root >= 0 && root != id) p.storage[size_t(id)] = Storage::fused;
+    else { pos[size_t(id)] = int(p.steps.size()); p.steps.push_back(id); }
+  }
+  for (int id : p.steps) {
+    std::vector<int>& ops = p.operands[size_t(id)];
+    const std::vector<int> members = p.fused_root(id) ? p.members(id) : std::vector<int>{id};
+    for (int m : members)
+      for (int src : g.node(m).in)
+        if (p.group[size_t(src)] != id && std::find(ops.begin(), ops.end(), src) == ops.end()) ops.push_back(src);
   }
   const int end = int(p.steps.size());
 
-  // Last use of each node's value; outputs live to the end.
+  // Last use of each value; outputs live to the end.
   std::vector<int> last_use(size_t(n), -1);
   for (int id : p.steps)
-    for (int src : g.node(id).in) last_use[size_t(src)] = std::max(last_use[size_t(src)], pos[size_t(id)]);
+    for (int src : p.operands[size_t(id)]) last_use[size_t(src)] = std::max(last_use[size_t(src)], pos[size_t(id)]);
   for (int id : p.outputs) last_use[size_t(id)] = INT_MAX;
 
-  // Assigns: find each target's readers; check the old contents are read before the write, and
-  // elide the copy when the value can be computed straight into the target.
+  // Assigns: check the target's old contents are read before it is written, and elide the copy
+  // when the value can be computed straight into the target.
   std::vector<int> externals;
   for (int id = 0; id < n; ++id)
     if (live[size_t(id)] && g.node(id).op == OpCode::external) externals.push_back(id);
@@ -126,42 +197,44 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
     const Node& an = g.node(id);
     if (an.op != OpCode::assign) continue;
     const Tensor& target = g.node(an.in[0]).external;
-    int value = an.in[1];
-    // The last step that reads the target's old contents, through any external view of it.
-    int last_read = -1, value_reads_target = 0;
+    const int value = an.in[1];
+    const bool value_is_step = pos[size_t(value)] >= 0;
+    // The last other step that reads the target's old contents, through any external view of it.
+    int last_read = -1;
+    bool value_reads_target = false;
     for (int ext : externals) {
       if (!overlaps(g.node(ext).external, target)) continue;
       for (int sid : p.steps) {
         if (sid == id) continue;
-        for (int src : g.node(sid).in)
-          if (src == ext) {
-            if (sid == value) value_reads_target = 1;
-            else last_read = std::max(last_read, pos[size_t(sid)]);
-          }
+        const std::vector<int>& ops = p.operands[size_t(sid)];
+        if (std::find(ops.begin(), ops.end(), ext) == ops.end()) continue;
+        if (sid == value) value_reads_target = true;
+        else last_read = std::max(last_read, pos[size_t(sid)]);
       }
     }
     if (last_read > pos[size_t(id)])
       throw Error(fmt::format("compile: '{}' is read (by node {}) after the assign (node {}) that overwrites it",
                               g.node(an.in[0]).name, p.steps[size_t(last_read)], id));
+    if (!options.elide_assign || !value_is_step || is_output[size_t(value)] || p.storage[size_t(value)] != Storage::none)
+      continue;
     const Node& vn = g.node(value);
-    OpKind vk = op_info(vn.op).kind;
-    bool computed = vk != OpKind::leaf && vk != OpKind::assign && vn.op != OpCode::reshape;
-    bool sole_use = last_use[size_t(value)] == pos[size_t(id)];
-    for (int sid : p.steps)
-      if (sid != id)
-        for (int src : g.node(sid).in) sole_use &= src != value;
-    bool aligned = !value_reads_target || (is_elementwise(vk) && [&] {
-      for (int src : vn.in)  // every read of the target must be index-aligned with the write
-        if (g.node(src).op == OpCode::external && overlaps(g.node(src).external, target) &&
-            (g.node(src).shape != vn.shape || g.node(src).external.data != target.data))
-          return false;
-      return true;
-    }());
-    if (options.elide_assign && computed && sole_use && aligned && last_read < pos[size_t(value)] &&
-        p.storage[size_t(value)] == Storage::none) {
-      p.storage[size_t(value)] = Storage::external;  // the value's node writes into the target
-      p.elided[size_t(id)] = 1;
+    const OpKind vk = op_info(vn.op).kind;
+    if (vk == OpKind::leaf || vk == OpKind::assign || vn.op == OpCode::reshape || last_read >= pos[size_t(value)]) continue;
+    // The value's step may read the target only index for index, as an elementwise loop does.
+    bool aligned = true;
+    if (value_reads_target) {
+      const std::vector<int> members = p.fused_root(value) ? p.members(value) : std::vector<int>{value};
+      for (int m : members)
+        for (int src : g.node(m).in)
+          if (g.node(src).op == OpCode::external && overlaps(g.node(src).external, target))
+            aligned &= is_elementwise(op_info(g.node(m).op).kind) && g.node(src).shape.numel() == vn.shape.numel() &&
+                       g.node(src).external.data == target.data;
     }
+    if (!aligned) continue;
+    // Other readers of the value read it from the target, which nothing overwrites before them.
+    p.storage[size_t(value)] = Storage::external;
+    p.alias_of[size_t(value)] = an.in[0];
+    p.elided[size_t(id)] = 1;
   }
 
   // Arena layout, in step order.
@@ -176,27 +249,26 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
   for (int id : p.steps) {
     const Node& node = g.node(id);
     const int at = pos[size_t(id)];
-    const OpKind kind = op_info(node.op).kind;
     const int64_t bytes = node.shape.numel() * int64_t(dtype_size(node.dtype));
     int reused = -1;
     if (node.op == OpCode::reshape || node.op == OpCode::assign) {
       // Shares its source's memory: reshape its input's, assign its target's.
-      int src = node.in[0];
+      const int src = node.in[0];
       p.alias_of[size_t(id)] = src;
       p.storage[size_t(id)] = p.storage[size_t(p.home(src))];
-      int b = p.buffer[size_t(p.home(src))];
+      const int b = p.buffer[size_t(p.home(src))];
       p.buffer[size_t(id)] = b;
       if (b >= 0) buffer_last[size_t(b)] = std::max(buffer_last[size_t(b)], last_use[size_t(id)]);
-    } else if (p.storage[size_t(id)] == Storage::external) {
-      // An elided assign's value: its memory is the target's.
-      for (int aid : p.steps)
-        if (g.node(aid).op == OpCode::assign && g.node(aid).in[1] == id) p.alias_of[size_t(id)] = g.node(aid).in[0];
-    } else {
-      if (options.in_place && is_elementwise(kind)) {
-        for (int src : node.in) {
-          int b = p.buffer[size_t(src)];
+    } else if (p.storage[size_t(id)] != Storage::external) {  // external: an elided assign's value
+      if (options.in_place && is_elementwise(op_info(node.op).kind)) {
+        // Every element is read before it is written (also in a group: the root writes a block
+        // last), so a full-size operand that dies here can hold the result.
+        for (int src : p.operands[size_t(id)]) {
+          const int b = p.buffer[size_t(src)];
           if (b < 0 || p.storage[size_t(src)] != Storage::arena) continue;
-          if (buffer_last[size_t(b)] != at || g.node(src).shape != node.shape || p.buffers[size_t(b)].bytes != bytes) continue;
+          if (buffer_last[size_t(b)] != at || g.node(src).shape.numel() != node.shape.numel() ||
+              p.buffers[size_t(b)].bytes != bytes)
+            continue;
           reused = b;
           break;
         }
@@ -217,8 +289,8 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
         p.buffer[size_t(id)] = int(p.buffers.size()) - 1;
       }
     }
-    // Free the inputs' buffers that die here (an in-place target lives on as this node's).
-    for (int src : node.in)
+    // Free the operands' buffers that die here (an in-place one lives on as this node's).
+    for (int src : p.operands[size_t(id)])
       if (p.buffer[size_t(src)] != reused) free_if_dead(p.buffer[size_t(src)], at);
   }
   for (size_t b = 0; b < p.buffers.size(); ++b)
@@ -229,7 +301,7 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
 
 std::string Plan::describe() const {
   std::string s;
-  static const char* where[] = {"-", "arena", "input", "constant", "external"};
+  static const char* where[] = {"-", "arena", "input", "constant", "external", "fused"};
   for (size_t k = 0; k < steps.size(); ++k) {
     int id = steps[k];
     const Node& node = graph->node(id);
@@ -238,6 +310,10 @@ std::string Plan::describe() const {
     if (in_place[size_t(id)]) s += " in-place";
     if (alias_of[size_t(id)] >= 0) s += fmt::format(" alias of n{}", alias_of[size_t(id)]);
     if (elided[size_t(id)]) s += " elided";
+    if (fused_root(id)) {
+      s += " fuses";
+      for (int m : members(id)) s += fmt::format(" {}", op_name(graph->node(m).op));
+    }
     s += "\n";
   }
   return s;

@@ -192,6 +192,83 @@ void assign_kernel(const KernelCall& c) {
   if (c.out.data != c.in[1].data) std::memcpy(c.out.data, c.in[1].data, c.out.bytes());
 }
 
+// ---- fused groups: each op of the group runs over one cache-sized block at a time ----
+template <class T>
+using BlockFn = void (*)(const Attrs& attrs, const T* a, const T* b, T* y, int64_t n);
+enum BlockMode { both_full = 0, a_scalar = 1, b_scalar = 2 };
+
+template <class F, class T>
+void block_unary(const Attrs& at, const T* a, const T*, T* y, int64_t n) {
+  const F f = fn::make<F>(at);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i]);
+}
+
+template <class F, class T, int mode>
+void block_binary(const Attrs& at, const T* a, const T* b, T* y, int64_t n) {
+  const F f = fn::make<F>(at);
+  if constexpr (mode == a_scalar) {
+    const T av = a[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = f(av, b[i]);
+  } else if constexpr (mode == b_scalar) {
+    const T bv = b[0];
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], bv);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  }
+}
+
+template <class T>
+struct BlockTable {
+  BlockFn<T> fn[op_count][3] = {};
+  BlockTable() {
+#define AG_BLOCK_UNARY(name, F) fn[int(OpCode::name)][both_full] = block_unary<fn::F, T>;
+#define AG_BLOCK_BINARY(name, F)                                                   \
+  fn[int(OpCode::name)][both_full] = block_binary<fn::F, T, both_full>;           \
+  fn[int(OpCode::name)][a_scalar] = block_binary<fn::F, T, a_scalar>;             \
+  fn[int(OpCode::name)][b_scalar] = block_binary<fn::F, T, b_scalar>;
+    AG_UNARY_OPS(AG_BLOCK_UNARY)
+    AG_BINARY_OPS(AG_BLOCK_BINARY)
+#undef AG_BLOCK_UNARY
+#undef AG_BLOCK_BINARY
+  }
+};
+
+template <class T>
+void fused_kernel(const KernelCall& c) {
+  static const BlockTable<T> table;
+  constexpr int64_t block = 512;
+  const int64_t n = c.out.numel(), blocks = (n + block - 1) / block;
+#pragma omp parallel for schedule(static) if (n > cpu::parallel_grain)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    alignas(64) T scratch[max_fused_ops][block];
+    const int64_t lo = blk * block, len = std::min(block, n - lo);
+    // Where operand k of this block is, and whether it is one value for all elements.
+    auto operand = [&](int k, bool* scalar) -> const T* {
+      if (k < 0) {
+        *scalar = false;
+        return scratch[-k - 1];
+      }
+      *scalar = c.in[k].numel() == 1;
+      return *scalar ? c.in[k].ptr<T>() : c.in[k].ptr<T>() + lo;
+    };
+    for (int j = 0; j < c.nfused; ++j) {
+      const FusedOp& op = c.fused[j];
+      T* y = j == c.nfused - 1 ? c.out.ptr<T>() + lo : scratch[j];
+      bool sa = false, sb = false;
+      const T* a = operand(op.a, &sa);
+      const T* b = op.node->in.size() > 1 ? operand(op.b, &sb) : nullptr;
+      const int mode = sa ? a_scalar : sb ? b_scalar : both_full;
+      table.fn[int(op.node->op)][mode](op.node->attrs, a, b, y, len);
+    }
+  }
+}
+
+void run_call(const KernelCall& c);
+
 void no_kernel(const KernelCall& c) {
   throw Error(fmt::format("cpu: {} has no kernel (it should not be a step)", op_name(c.node->op)));
 }
@@ -239,15 +316,21 @@ class CpuBackend final : public Backend {
   void download(void* h, const void* d, size_t n) override { if (n) std::memcpy(h, d, n); }
   void run(const Program& p) override {
     for (int i = 0; i < p.nuploads; ++i) upload(p.uploads[i].device, p.uploads[i].host, p.uploads[i].bytes);
-    for (int i = 0; i < p.ncalls; ++i) kernels.k[int(p.calls[i].node->op)](p.calls[i]);
+    for (int i = 0; i < p.ncalls; ++i) run_call(p.calls[i]);
   }
+  bool runs_fused() const override { return true; }
 };
 
 int g_threads = 0;
 
+void run_call(const KernelCall& c) {
+  if (c.nfused > 0) c.out.dtype == DType::f32 ? fused_kernel<float>(c) : fused_kernel<double>(c);
+  else kernels.k[int(c.node->op)](c);
+}
+
 }  // namespace
 
-void cpu_run_call(const KernelCall& call) { kernels.k[int(call.node->op)](call); }
+void cpu_run_call(const KernelCall& call) { run_call(call); }
 
 Backend& cpu_backend() {
   static CpuBackend b;
