@@ -5,7 +5,7 @@
 #   make bench     the Google Benchmarks and aebench against PyTorch (installs python3-torch)
 
 DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
-        libopenblas-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
+        libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
         nlohmann-json3-dev libstb-dev clang
 BENCH_DEPS := python3-torch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
