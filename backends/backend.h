@@ -57,6 +57,9 @@ class Backend {
   virtual void download(void* host, const void* device, size_t bytes) = 0;  // synchronous
   virtual void run(const Program& program) = 0;  // asynchronous on CUDA
   virtual void forget(uint64_t program_id) { (void)program_id; }  // drop a cached capture
+  // Blocks until the uploads of the program's last run have read their host buffers, so the
+  // caller may refill them (CUDA: an event recorded after the uploads; CPU: nothing to wait for).
+  virtual void wait_uploads(uint64_t program_id) { (void)program_id; }
   virtual void synchronize() {}
   virtual bool runs_fused() const { return false; }  // can run fused groups (else plans are compiled without)
 };

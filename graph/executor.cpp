@@ -125,6 +125,7 @@ Tensor Executor::tensor_of(int id) const {
 Tensor Executor::input(Value v) {
   if (v.graph != plan_.graph || v.id >= int(input_host_.size()) || !input_host_[size_t(v.id)])
     throw Error(fmt::format("executor: '{}' is not an input of this plan", v.valid() ? v.node().name : "?"));
+  backend_->wait_uploads(id_);  // the previous run may still be copying from this buffer
   return Tensor{input_host_[size_t(v.id)], v.shape(), v.dtype(), Device::cpu};
 }
 

@@ -17,6 +17,7 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // The host buffer to write input v into before run() (on CUDA, pinned; uploaded at the run).
+  // Asking for it waits until the previous run has finished reading it.
   Tensor input(Value v);
   void set_input(Value v, const float* data);  // copies numel floats (f32 inputs)
 
