@@ -111,7 +111,11 @@ Executor::Executor(Plan plan, Device device)
 
 Executor::~Executor() {
   backend_->forget(id_);
-  backend_->synchronize();
+  try {
+    backend_->synchronize();  // a kernel fault would surface here; a destructor must not throw
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "aegraph: error while releasing an executor: {}\n", e.what());
+  }
   if (arena_) backend_->release(arena_);
   for (void* p : device_buffers_) backend_->release(p);
   for (void* p : host_buffers_) backend_->release_host(p);

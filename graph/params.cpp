@@ -16,6 +16,9 @@ constexpr int64_t view_alignment = 64;  // elements: every view starts on a 256-
 ParamStore::ParamStore(Device device, DType dtype, uint64_t seed) : device_(device), dtype_(dtype), seed_(seed) {}
 
 ParamStore::~ParamStore() {
+  bool any = params_ || grads_;
+  for (State& s : states_) any |= s.data != nullptr;
+  if (!any) return;  // nothing was allocated (asking for the backend could throw: no device)
   Backend& b = backend(device_);
   if (params_) b.release(params_);
   if (grads_) b.release(grads_);

@@ -1,0 +1,156 @@
+// Deterministic reductions on the device: the losses (scale * sum_i F(a_i, b_i), F the CPU's
+// loss-term functor), sum over everything, and sum over one axis. No atomics anywhere: the
+// two-pass sums write one double per block into the context's fixed scratch and a single block
+// adds those in a fixed order; the grid depends on the element count alone, so a result
+// repeats bit for bit from run to run and replay to replay.
+#include <algorithm>
+
+#include "backends/cuda/device_loops.cuh"
+#include "ops/functors.h"
+
+namespace ag::cuda {
+
+namespace {
+
+// Elements each block takes at least, so small tensors use few blocks.
+constexpr int64_t min_elements_per_block = 4096;
+
+int reduce_blocks(int64_t n) {
+  return int(std::clamp<int64_t>((n + min_elements_per_block - 1) / min_elements_per_block, 1, max_reduce_blocks));
+}
+
+// What a reduction adds up, element by element: a loss term, or the element itself.
+template <class F, class T>
+struct LossTerm {
+  F f;
+  const T* a;
+  const T* b;
+  __device__ double operator()(int64_t i) const { return double(f(a[i], b[i])); }
+};
+template <class T>
+struct Element {
+  const T* x;
+  __device__ double operator()(int64_t i) const { return double(x[i]); }
+};
+
+template <class Term>
+__global__ void partial_sums(const Term term, int64_t n, double* partials) {
+  __shared__ double shared[block_threads];
+  double s = 0;
+  for (int64_t i = grid_start(); i < n; i += grid_stride()) s += term(i);
+  const double total = block_sum(s, shared);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+template <class T>
+__global__ void finish_sum(const double* partials, int count, double scale, T* out) {
+  __shared__ double shared[block_threads];
+  double s = 0;
+  for (int k = int(threadIdx.x); k < count; k += block_threads) s += partials[k];
+  const double total = block_sum(s, shared);
+  if (threadIdx.x == 0) *out = T(scale * total);
+}
+
+// out = T(scale * sum_{i < n} term(i)), on ctx.stream.
+template <class T, class Term>
+void reduce_to_scalar(const Term& term, int64_t n, double scale, T* out, const Context& ctx, const char* op) {
+  const int blocks = reduce_blocks(n);
+  partial_sums<<<blocks, block_threads, 0, ctx.stream>>>(term, n, ctx.reduce_partials);
+  check_launch(op);
+  finish_sum<<<1, block_threads, 0, ctx.stream>>>(ctx.reduce_partials, blocks, scale, out);
+  check_launch(op);
+}
+
+template <class F, class T>
+void launch_loss(const KernelCall& c, const Context& ctx) {
+  const LossTerm<F, T> term{F{}, c.in[0].ptr<T>(), c.in[1].ptr<T>()};
+  reduce_to_scalar(term, c.in[0].numel(), double(c.node->attrs.f[0]), c.out.ptr<T>(), ctx, op_name(c.node->op));
+}
+
+template <class F>
+void loss(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? launch_loss<F, float>(c, ctx) : launch_loss<F, double>(c, ctx);
+}
+
+template <class T>
+void launch_sum(const KernelCall& c, const Context& ctx) {
+  reduce_to_scalar(Element<T>{c.in[0].ptr<T>()}, c.in[0].numel(), 1.0, c.out.ptr<T>(), ctx, "sum");
+}
+void sum(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? launch_sum<float>(c, ctx) : launch_sum<double>(c, ctx);
+}
+
+// ---- sum over one axis: x seen as [outer, n, inner], y as [outer, inner] -------------------
+
+// inner == 1 (row sums): one block per row, the row split over the block's threads.
+template <class T>
+__global__ void sum_rows(const T* x, T* y, int64_t outer, int64_t n) {
+  __shared__ double shared[block_threads];
+  for (int64_t o = blockIdx.x; o < outer; o += gridDim.x) {
+    const T* row = x + o * n;
+    double s = 0;
+    for (int64_t k = threadIdx.x; k < n; k += block_threads) s += double(row[k]);
+    const double total = block_sum(s, shared);
+    if (threadIdx.x == 0) y[o] = T(total);
+  }
+}
+
+// inner > 1: a block takes 32 neighbouring columns of one outer slice (coalesced reads) and
+// splits the n rows over 8 thread rows, each adding every 8th row; the 8 partial sums of a
+// column are then added in order.
+constexpr int tile_columns = 32, tile_rows = 8;
+template <class T>
+__global__ void sum_columns(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
+  __shared__ double part[tile_rows][tile_columns + 1];
+  const int64_t tiles_per_slice = (inner + tile_columns - 1) / tile_columns;
+  for (int64_t t = blockIdx.x; t < outer * tiles_per_slice; t += gridDim.x) {
+    const int64_t o = t / tiles_per_slice, i = (t % tiles_per_slice) * tile_columns + threadIdx.x;
+    double s = 0;
+    if (i < inner)
+      for (int64_t k = threadIdx.y; k < n; k += tile_rows) s += double(x[(o * n + k) * inner + i]);
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+      double total = 0;
+      for (int r = 0; r < tile_rows; ++r) total += part[r][threadIdx.x];
+      y[o * inner + i] = T(total);
+    }
+    __syncthreads();
+  }
+}
+
+template <class T>
+void launch_sum_axis(const KernelCall& c, const Context& ctx) {
+  const Shape& s = c.in[0].shape;
+  const int axis = int(c.node->attrs.i[0]);
+  int64_t outer = 1, inner = 1;
+  const int64_t n = s.dim[axis];
+  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
+  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  if (outer * inner == 0) return;
+  if (inner == 1) {
+    const unsigned blocks = unsigned(std::min<int64_t>(outer, max_grid_blocks));
+    sum_rows<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.out.ptr<T>(), outer, n);
+  } else {
+    const int64_t tiles = outer * ((inner + tile_columns - 1) / tile_columns);
+    const unsigned blocks = unsigned(std::min<int64_t>(tiles, max_grid_blocks));
+    sum_columns<<<blocks, dim3(tile_columns, tile_rows), 0, ctx.stream>>>(c.in[0].ptr<T>(), c.out.ptr<T>(), outer, n,
+                                                                           inner);
+  }
+  check_launch("sum_axis");
+}
+void sum_axis(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? launch_sum_axis<float>(c, ctx) : launch_sum_axis<double>(c, ctx);
+}
+
+}  // namespace
+
+void register_reduce_kernels(Launcher* k) {
+#define AG_CUDA_LOSS(name, F) k[int(OpCode::name)] = loss<fn::F>;
+  AG_LOSS_OPS(AG_CUDA_LOSS)
+#undef AG_CUDA_LOSS
+  k[int(OpCode::sum)] = sum;
+  k[int(OpCode::sum_axis)] = sum_axis;
+}
+
+}  // namespace ag::cuda

@@ -1,0 +1,268 @@
+// Every op on CUDA against the CPU: one row per op (a table, as the ops are alike), each row a
+// small graph built twice, once per device, from the same code and the same data. Rows cover
+// the shapes each kernel treats apart: every broadcast layout of the zips, every transpose of
+// matmul and its bias, multi-block reductions, empty reductions, all axes of the shape ops.
+// Each graph runs three times (eager, captured, replayed) with new input data every run, and
+// every output and external buffer must match the CPU's to a normalised squared error of 1e-6
+// in f32 (1e-12 in f64).
+#include <set>
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "backends/cuda/kernels.h"
+#include "cuda_harness.h"
+#include "op_table.h"
+
+namespace ag::cudatest {
+
+namespace {
+
+using D = DeviceGraph&;
+using Outs = std::vector<Value>;
+
+struct ParityRow {
+  std::string name;
+  OpCode op;
+  std::function<Outs(D)> build;
+};
+
+struct Range {
+  double lo, hi;
+};
+constexpr Range any{-1, 1}, wide_range{-3, 3}, positive{0.1, 3}, denominators{0.5, 2}, probability{0.02, 0.98},
+    unit{0, 1};
+const Shape matrix{37, 129};
+
+// f(x), and f of a value that dies there, which the plan computes in place.
+Outs unary_outputs(D d, Value (*f)(Value), Range r) {
+  Value x = d.input(matrix, r.lo, r.hi);
+  return {f(x), f(x * 1.0f)};
+}
+
+// z = f(a, b) in every broadcast layout: full, row, column and scalar, on either side.
+Outs zip_outputs(D d, Value (*f)(Value, Value), Range ra, Range rb) {
+  struct Layout {
+    Shape a, b;
+  };
+  const Layout layouts[] = {{{37, 129}, {37, 129}}, {{37, 129}, {129}},  {{1, 129}, {37, 129}}, {{37, 1}, {37, 129}},
+                            {{37, 129}, {37, 1}},   {{}, {37, 129}},     {{37, 129}, {}},        {{1, 129}, {37, 1}},
+                            {{2, 3, 40}, {40}},     {{2, 3, 40}, {2, 3, 1}}};
+  Outs out;
+  for (const Layout& l : layouts) out.push_back(f(d.input(l.a, ra.lo, ra.hi), d.input(l.b, rb.lo, rb.hi)));
+  Value a = d.input(matrix, ra.lo, ra.hi);
+  out.push_back(f(a * 1.0f, d.input(matrix, rb.lo, rb.hi)));  // in place over its first operand
+  return out;
+}
+
+// A loss over a tensor spread over several reduction blocks, and over a tiny one.
+Outs loss_outputs(D d, Value (*f)(Value, Value), Range ra, Range rb) {
+  return {f(d.input({50, 300}, ra.lo, ra.hi), d.input({50, 300}, rb.lo, rb.hi)),
+          f(d.input({3, 4}, ra.lo, ra.hi), d.input({3, 4}, rb.lo, rb.hi))};
+}
+
+Value matmul_of(D d, int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
+  Value a = d.input(ta ? Shape{k, m} : Shape{m, k}), b = d.input(tb ? Shape{n, k} : Shape{k, n});
+  return matmul(a, b, ta, tb);
+}
+
+std::vector<ParityRow> make_rows() {
+  std::vector<ParityRow> rows;
+  auto row = [&](std::string name, OpCode op, std::function<Outs(D)> build) {
+    rows.push_back(ParityRow{std::move(name), op, std::move(build)});
+  };
+  // Leaves, read back as outputs: uploaded inputs, constants, external buffers.
+  row("input", OpCode::input, [](D d) { return Outs{d.input({6, 7}), d.input({})}; });
+  row("constant", OpCode::constant, [](D d) {
+    HostTensor c(Shape{2, 3}, d.dtype());
+    for (int64_t i = 0; i < c.numel(); ++i) c.set(i, 0.5 * double(i) - 1);
+    return Outs{constant(d.g, c), constant(d.g, 2.5, {3, 3}, d.dtype()), d.input({2, 3}) * constant(d.g, c)};
+  });
+  row("external", OpCode::external, [](D d) {
+    Value w = d.external({6, 7});
+    return Outs{w, w * d.input({6, 7})};
+  });
+  // Unary maps.
+  row("neg", OpCode::neg, [](D d) { return unary_outputs(d, neg, any); });
+  row("exp", OpCode::exp, [](D d) { return unary_outputs(d, exp, wide_range); });
+  row("log", OpCode::log, [](D d) { return unary_outputs(d, log, positive); });
+  row("sqrt", OpCode::sqrt, [](D d) { return unary_outputs(d, sqrt, positive); });
+  row("square", OpCode::square, [](D d) { return unary_outputs(d, square, wide_range); });
+  row("abs", OpCode::abs, [](D d) { return unary_outputs(d, abs, any); });
+  row("sign", OpCode::sign, [](D d) { return unary_outputs(d, sign, any); });
+  row("relu", OpCode::relu, [](D d) { return unary_outputs(d, relu, any); });
+  row("sigmoid", OpCode::sigmoid, [](D d) { return unary_outputs(d, sigmoid, {-8, 8}); });
+  row("tanh", OpCode::tanh, [](D d) { return unary_outputs(d, tanh, wide_range); });
+  row("softplus", OpCode::softplus, [](D d) { return unary_outputs(d, softplus, {-20, 20}); });
+  row("clamp", OpCode::clamp, [](D d) { return unary_outputs(d, [](Value x) { return clamp(x, -0.5f, 0.8f); }, any); });
+  row("affine", OpCode::affine, [](D d) { return unary_outputs(d, [](Value x) { return affine(x, -1.5f, 0.25f); }, any); });
+  // Binary zips.
+  row("add", OpCode::add, [](D d) { return zip_outputs(d, add, any, any); });
+  row("sub", OpCode::sub, [](D d) { return zip_outputs(d, sub, any, any); });
+  row("mul", OpCode::mul, [](D d) { return zip_outputs(d, mul, any, wide_range); });
+  row("div", OpCode::div, [](D d) { return zip_outputs(d, div, any, denominators); });
+  row("relu_grad", OpCode::relu_grad, [](D d) { return zip_outputs(d, relu_grad, any, any); });
+  row("sigmoid_grad", OpCode::sigmoid_grad, [](D d) { return zip_outputs(d, sigmoid_grad, unit, any); });
+  row("tanh_grad", OpCode::tanh_grad, [](D d) { return zip_outputs(d, tanh_grad, any, any); });
+  row("clamp_grad", OpCode::clamp_grad, [](D d) {
+    return zip_outputs(d, [](Value x, Value g) { return clamp_grad(x, g, -0.5f, 0.8f); }, any, any);
+  });
+  // Losses.
+  row("bce", OpCode::bce, [](D d) { return loss_outputs(d, bce, probability, unit); });
+  row("bce_with_logits", OpCode::bce_with_logits, [](D d) { return loss_outputs(d, bce_with_logits, {-6, 6}, unit); });
+  row("mse", OpCode::mse, [](D d) { return loss_outputs(d, mse, any, any); });
+  row("kl_normal", OpCode::kl_normal, [](D d) { return loss_outputs(d, kl_normal, any, {-2, 2}); });
+  // Random fills: the step counter from an input and from a constant, a seed above 32 bits.
+  row("uniform", OpCode::uniform, [](D d) {
+    return Outs{uniform(d.scalar_input(3), {40, 50}, 0x123456789ull, -1, 2), uniform(d.constant(0), {7}, 43)};
+  });
+  row("normal", OpCode::normal, [](D d) {
+    return Outs{normal(d.scalar_input(3), {40, 50}, 0x123456789ull, 0.5f, 2), normal(d.constant(100000), {7}, 43)};
+  });
+  row("bernoulli", OpCode::bernoulli, [](D d) {
+    Value x = d.input({40, 50});
+    return Outs{bernoulli(d.scalar_input(3), {40, 50}, 0x123456789ull, 0.3f), x * bernoulli(d.constant(5), {40, 50}, 9, 0.75f)};
+  });
+  // Matrix products: every transpose pair, small and cuBLAS-sized, the bias row, K = 0.
+  row("matmul", OpCode::matmul, [](D d) {
+    Outs out;
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) {
+        out.push_back(matmul_of(d, 5, 7, 3, ta, tb));
+        out.push_back(matmul_of(d, 33, 70, 45, ta, tb));
+      }
+    out.push_back(linear(d.input({6, 9}), d.input({4, 9}), d.input({4})));
+    out.push_back(matmul(d.input({9, 6}), d.input({9, 4}), true, false, d.input({1, 4})));
+    out.push_back(matmul(d.input({5, 0}), d.input({0, 3})));
+    out.push_back(matmul(d.input({5, 0}), d.input({0, 3}), false, false, d.input({3})));
+    return out;
+  });
+  // Reductions: several blocks, one block, a scalar, nothing at all.
+  row("sum", OpCode::sum, [](D d) {
+    return Outs{sum(d.input({300, 100})), sum(d.input({7, 1000})), sum(d.input({3, 4})), sum(d.input({})),
+                sum(d.input({2, 0}))};
+  });
+  row("sum_axis", OpCode::sum_axis, [](D d) {
+    Value x = d.input({4, 300, 5}), y = d.input({6, 1000});
+    return Outs{sum(x, 0), sum(x, 1), sum(x, 2), sum(y, 0), sum(y, 1), sum(d.input({3, 0, 2}), 1)};
+  });
+  row("broadcast_to", OpCode::broadcast_to, [](D d) {
+    return Outs{broadcast_to(d.input({3, 1}), {2, 3, 4}), broadcast_to(d.input({4}), {2, 3, 4}),
+                broadcast_to(d.input({}), {5, 6}), broadcast_to(d.input({1, 3, 1, 2}), {2, 3, 4, 2}),
+                broadcast_to(d.input({2, 1, 4}), {2, 3, 4})};
+  });
+  // Shapes.
+  row("reshape", OpCode::reshape, [](D d) {
+    Value x = d.input({6, 8});
+    return Outs{square(reshape(x, {4, 12})), reshape(x * 2.0f, {2, 24}), reshape(x, {48})};
+  });
+  row("slice", OpCode::slice, [](D d) {
+    Value x = d.input({4, 5, 6});
+    return Outs{slice(x, 0, 1, 2), slice(x, 1, 2, 3), slice(x, 2, 0, 4), slice(x, 2, 5, 1)};
+  });
+  row("pad", OpCode::pad, [](D d) {
+    Value x = d.input({4, 5, 6});
+    return Outs{pad(x, 0, 1, 7), pad(x, 1, 2, 9), pad(x, 2, 0, 8), pad(x, 2, 3, 9)};
+  });
+  row("concat", OpCode::concat, [](D d) {
+    return Outs{concat({d.input({4, 2, 6}), d.input({4, 3, 6}), d.input({4, 1, 6})}, 1),
+                concat({d.input({1, 5}), d.input({3, 5})}, 0), concat({d.input({3, 2}), d.input({3, 4})}, 1),
+                concat({d.input({2, 3})}, 0)};
+  });
+  // Assign: computed in place in its target, copied from an input, and a GEMM into its target.
+  row("assign", OpCode::assign, [](D d) {
+    Value t1 = d.external({6, 7}), t2 = d.external({6, 7}), t3 = d.external({5, 3});
+    return Outs{assign(t1, t1 + d.input({6, 7}) * 0.5f), assign(t2, d.input({6, 7})),
+                assign(t3, matmul(d.input({5, 4}), d.input({4, 3})))};
+  });
+  return rows;
+}
+
+const std::vector<ParityRow>& parity_rows() {
+  static const std::vector<ParityRow> rows = make_rows();
+  return rows;
+}
+
+void check_parity(const ParityRow& row, DType dtype, double tolerance) {
+  DeviceGraph cpu(Device::cpu, dtype), gpu(Device::cuda, dtype);
+  const Outs cpu_out = row.build(cpu), gpu_out = row.build(gpu);
+  Executor cpu_ex(compile(cpu_out), Device::cpu), gpu_ex(compile(gpu_out), Device::cuda);
+  for (int run = 1; run <= 3; ++run) {  // eager, captured, replayed
+    cpu.fill_inputs(cpu_ex, run);
+    gpu.fill_inputs(gpu_ex, run);
+    cpu_ex.run();
+    gpu_ex.run();
+    const std::vector<HostTensor> want = read_all(cpu_ex, cpu_out), got = read_all(gpu_ex, gpu_out);
+    for (size_t k = 0; k < want.size(); ++k) {
+      INFO(row.name << " (" << to_string(dtype) << ") output " << k << " " << want[k].shape().str() << ", run " << run);
+      CHECK(got[k].shape() == want[k].shape());
+      CHECK(nmse(got[k], want[k]) < tolerance);
+    }
+    const std::vector<HostTensor> want_ext = cpu.read_externals(), got_ext = gpu.read_externals();
+    for (size_t k = 0; k < want_ext.size(); ++k) {
+      INFO(row.name << " (" << to_string(dtype) << ") external " << k << ", run " << run);
+      CHECK(nmse(got_ext[k], want_ext[k]) < tolerance);
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA parity table has a row for every op code", "[cuda]") {
+  std::set<int> covered;
+  for (const ParityRow& row : parity_rows()) covered.insert(int(row.op));
+  for (int op = 0; op < op_count; ++op) {
+    INFO("op " << op_name(OpCode(op)) << " has no row in tests/cuda/test_op_parity.cpp");
+    CHECK(covered.count(op) == 1);
+  }
+}
+
+TEST_CASE("the CUDA kernel table runs every op the CPU runs", "[cuda]") {
+  for (int op = 0; op < op_count; ++op) {
+    const OpCode code = OpCode(op);
+    const bool step = op_info(code).kind != OpKind::leaf && code != OpCode::reshape;  // the rest are never steps
+    INFO("op " << op_name(code));
+    CHECK(cuda::has_kernel(code) == step);
+  }
+}
+
+TEST_CASE("every op runs on CUDA as on the CPU, in f32", "[cuda]") {
+  if (skip_without_device(int(parity_rows().size()))) return;
+  for (const ParityRow& row : parity_rows()) check_parity(row, DType::f32, 1e-6);
+}
+
+TEST_CASE("every op runs on CUDA as on the CPU, in f64", "[cuda]") {
+  if (skip_without_device(int(parity_rows().size()))) return;
+  for (const ParityRow& row : parity_rows()) check_parity(row, DType::f64, 1e-12);
+}
+
+// The core tests' op table (tests/core/op_table.cpp, f64), whose rows the gradient checks use:
+// the same graphs must give the same values on CUDA. Rows whose graph holds host buffers (its
+// external and assign rows) cannot run on a device and are left to the table above.
+TEST_CASE("the core op table runs on CUDA as on the CPU", "[cuda]") {
+  const auto& cases = testing::op_cases();
+  if (skip_without_device(int(cases.size()))) return;
+  for (const testing::OpCase& oc : cases) {
+    Graph cg, gg;
+    std::vector<Value> cin, gin;
+    for (size_t k = 0; k < oc.inputs.size(); ++k) {
+      cin.push_back(input(cg, oc.inputs[k].shape, fmt::format("x{}", k), DType::f64));
+      gin.push_back(input(gg, oc.inputs[k].shape, fmt::format("x{}", k), DType::f64));
+    }
+    const Value cy = oc.build(cg, cin), gy = oc.build(gg, gin);
+    bool on_host = false;
+    for (int id = 0; id < gg.size(); ++id) on_host |= gg.node(id).op == OpCode::external;
+    if (on_host) continue;
+    Executor cex(compile({cy}), Device::cpu), gex(compile({gy}), Device::cuda);
+    for (size_t k = 0; k < oc.inputs.size(); ++k) {
+      testing::fill_case_input(oc.inputs[k], int(k), cex.input(cin[k]).ptr<double>());
+      testing::fill_case_input(oc.inputs[k], int(k), gex.input(gin[k]).ptr<double>());
+    }
+    cex.run();
+    gex.run();
+    INFO("core op table row " << oc.name);
+    CHECK(nmse(gex.read(gy), cex.read(cy)) < 1e-12);
+  }
+}
+
+}  // namespace ag::cudatest
