@@ -36,11 +36,13 @@ struct FetchOptions {
 };
 
 struct MnistLocation {
-  std::string dir;     // holds the four files
-  std::string source;  // "mnist" (found or downloaded) or "fashion-mnist" (the fallback)
-  std::string note;    // what happened, for the caller to print; "" when the data was simply found
+  std::string dir;        // holds the four files (load_mnist tells which data set they are)
+  bool fell_back = false;  // no mirror was reachable: dir is options.fallback_dir (Fashion-MNIST)
+  std::string note;        // what happened, for the caller to print; "" when the data was simply found
 };
 
+// The standard files `dir` lacks, e.g. {"t10k-labels-idx1-ubyte[.gz]"}; all four when it is not a folder.
+std::vector<std::string> missing_mnist_files(const std::string& dir);
 // True when `dir` has all four standard files (each plain or .gz).
 bool holds_mnist(const std::string& dir);
 

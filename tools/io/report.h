@@ -3,6 +3,7 @@
 // SVG and the PNG pictures written next to it. Every string is HTML-escaped.
 #pragma once
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
