@@ -6,7 +6,7 @@
 
 DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
         libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
-        nlohmann-json3-dev libstb-dev clang
+        nlohmann-json3-dev libstb-dev clang dataset-fashion-mnist
 BENCH_DEPS := python3-torch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
@@ -37,6 +37,11 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -LE slow
+
+# The real MNIST when this workplace has a copy beside the checkout; otherwise ae-train looks in
+# $$AEGRAPH_DATA and ./data/mnist, downloads it, or falls back to Debian's Fashion-MNIST.
+SHARED_MNIST := $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz)
+export AEGRAPH_DATA ?= $(if $(SHARED_MNIST),$(abspath ../shared/data/mnist))
 
 train: build
 	./build/bin/ae-train --model ae --out runs/tutorial
