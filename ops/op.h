@@ -58,6 +58,7 @@
   X(matmul)             \
   X(sum)                \
   X(sum_axis)           \
+  X(logsumexp)          \
   X(broadcast_to)       \
   X(reshape)            \
   X(slice)              \

@@ -65,6 +65,8 @@ Value sum(Value x);                 // scalar
 Value sum(Value x, int axis);       // that axis removed
 Value mean(Value x);
 Value mean(Value x, int axis);
+Value logsumexp(Value x, int axis);  // log sum_k e^{x_k} along axis, computed stably (axis removed)
+Value log_softmax(Value x, int axis);  // x - logsumexp(x, axis), broadcast back
 Value broadcast_to(Value x, Shape shape);
 Value sum_to(Value x, Shape shape);  // the reverse of broadcasting: sums the broadcast axes
 Value reshape(Value x, Shape shape);

@@ -36,6 +36,13 @@ void bw_sum_axis(const Value& y, const Value& g, Value* d) {
   keep.dim[y.node().attrs.i[0]] = 1;
   d[0] = broadcast_to(reshape(g, keep), y.input(0).shape());
 }
+// d/dx_k log sum_j e^{x_j} = e^{x_k - y}: the softmax, built from ordinary ops.
+void bw_logsumexp(const Value& y, const Value& g, Value* d) {
+  const Shape& s = y.input(0).shape();
+  Shape keep = s;
+  keep.dim[y.node().attrs.i[0]] = 1;
+  d[0] = broadcast_to(reshape(g, keep), s) * exp(y.input(0) - broadcast_to(reshape(y, keep), s));
+}
 void bw_broadcast_to(const Value& y, const Value& g, Value* d) { d[0] = sum_to(g, y.input(0).shape()); }
 
 }  // namespace
@@ -43,6 +50,7 @@ void bw_broadcast_to(const Value& y, const Value& g, Value* d) { d[0] = sum_to(g
 void register_reduce_ops(OpInfo* t) {
   set_op(t, OpCode::sum, OpKind::reduce, 1, true, sum_all_rule, bw_sum);
   set_op(t, OpCode::sum_axis, OpKind::reduce, 1, true, sum_axis_rule, bw_sum_axis);
+  set_op(t, OpCode::logsumexp, OpKind::reduce, 1, true, sum_axis_rule, bw_logsumexp);
   set_op(t, OpCode::broadcast_to, OpKind::shape, 1, true, broadcast_to_rule, bw_broadcast_to);
 }
 
@@ -53,6 +61,20 @@ Value sum(Value x, int axis) {
   Attrs a;
   a.i[0] = axis;
   return x.graph->add(OpCode::sum_axis, {x}, a);
+}
+
+Value logsumexp(Value x, int axis) {
+  if (axis < 0) axis += x.shape().rank;
+  Attrs a;
+  a.i[0] = axis;
+  return x.graph->add(OpCode::logsumexp, {x}, a);
+}
+
+Value log_softmax(Value x, int axis) {
+  if (axis < 0) axis += x.shape().rank;
+  Shape keep = x.shape();
+  if (axis >= 0 && axis < keep.rank) keep.dim[axis] = 1;
+  return x - broadcast_to(reshape(logsumexp(x, axis), keep), x.shape());
 }
 
 Value mean(Value x) { return sum(x) * float(1.0 / double(x.shape().numel())); }

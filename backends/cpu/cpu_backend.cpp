@@ -3,7 +3,9 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -114,6 +116,32 @@ void sum_over_axis(const KernelCall& c) {
     }
 }
 void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over_axis<float>(c) : sum_over_axis<double>(c); }
+
+// log sum exp along an axis of [outer, n, inner], shifted by the maximum so nothing overflows.
+template <class T>
+void logsumexp_over_axis(const KernelCall& c) {
+  const Shape& s = c.in[0].shape;
+  const int axis = int(c.node->attrs.i[0]);
+  int64_t outer = 1, inner = 1, n = s.dim[axis];
+  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
+  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  const T* x = c.in[0].ptr<T>();
+  T* y = c.out.ptr<T>();
+#pragma omp parallel for collapse(2) schedule(static) if (outer * n * inner > cpu::parallel_grain)
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const T* xr = x + o * n * inner + i;
+      T m = -std::numeric_limits<T>::infinity();
+      for (int64_t k = 0; k < n; ++k) m = std::max(m, xr[k * inner]);
+      double acc = 0;
+      if (std::isfinite(m))
+        for (int64_t k = 0; k < n; ++k) acc += double(fn::exp_(xr[k * inner] - m));
+      y[o * inner + i] = std::isfinite(m) ? m + T(std::log(acc)) : m;
+    }
+}
+void logsumexp_kernel(const KernelCall& c) {
+  c.out.dtype == DType::f32 ? logsumexp_over_axis<float>(c) : logsumexp_over_axis<double>(c);
+}
 
 // y[idx] = x[idx with broadcast axes pinned to 0], up to rank 4.
 template <class T>
@@ -292,6 +320,7 @@ struct KernelTable {
     k[int(OpCode::matmul)] = matmul_kernel;
     k[int(OpCode::sum)] = sum_kernel;
     k[int(OpCode::sum_axis)] = sum_axis_kernel;
+    k[int(OpCode::logsumexp)] = logsumexp_kernel;
     k[int(OpCode::broadcast_to)] = broadcast_kernel;
     k[int(OpCode::slice)] = slice_kernel;
     k[int(OpCode::pad)] = pad_kernel;

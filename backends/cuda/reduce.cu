@@ -143,6 +143,36 @@ void sum_axis(const KernelCall& c, const Context& ctx) {
   c.out.dtype == DType::f32 ? launch_sum_axis<float>(c, ctx) : launch_sum_axis<double>(c, ctx);
 }
 
+// log sum exp along an axis of [outer, n, inner]: one thread per output, max-shifted, summed in
+// order (axes are short: class counts), as the CPU does.
+template <class T>
+__global__ void logsumexp_lines(const T* x, T* y, int64_t outer, int64_t n, int64_t inner) {
+  for (int64_t j = grid_start(); j < outer * inner; j += grid_stride()) {
+    const T* xr = x + (j / inner) * n * inner + j % inner;
+    T m = -INFINITY;
+    for (int64_t k = 0; k < n; ++k) m = fn::max_(m, xr[k * inner]);
+    double acc = 0;
+    if (isfinite(double(m)))
+      for (int64_t k = 0; k < n; ++k) acc += double(fn::exp_(xr[k * inner] - m));
+    y[j] = isfinite(double(m)) ? m + T(::log(acc)) : m;
+  }
+}
+template <class T>
+void launch_logsumexp(const KernelCall& c, const Context& ctx) {
+  const Shape& s = c.in[0].shape;
+  const int axis = int(c.node->attrs.i[0]);
+  int64_t outer = 1, inner = 1;
+  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
+  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  if (outer * inner == 0) return;
+  const unsigned blocks = unsigned(std::min<int64_t>((outer * inner + block_threads - 1) / block_threads, max_grid_blocks));
+  logsumexp_lines<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.out.ptr<T>(), outer, s.dim[axis], inner);
+  check_launch("logsumexp");
+}
+void logsumexp(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? launch_logsumexp<float>(c, ctx) : launch_logsumexp<double>(c, ctx);
+}
+
 }  // namespace
 
 void register_reduce_kernels(Launcher* k) {
@@ -151,6 +181,7 @@ void register_reduce_kernels(Launcher* k) {
 #undef AG_CUDA_LOSS
   k[int(OpCode::sum)] = sum;
   k[int(OpCode::sum_axis)] = sum_axis;
+  k[int(OpCode::logsumexp)] = logsumexp;
 }
 
 }  // namespace ag::cuda

@@ -80,6 +80,8 @@ const std::vector<OpCase>& op_cases() {
     row("sum_axis 0", OpCode::sum_axis, {{{2, 3, 4}}}, [](Graph&, V x) { return sum(square(x[0]), 0); });
     row("sum_axis 1", OpCode::sum_axis, {{{2, 3, 4}}}, [](Graph&, V x) { return sum(square(x[0]), 1); });
     row("sum_axis 2", OpCode::sum_axis, {{{2, 3, 4}}}, [](Graph&, V x) { return sum(square(x[0]), 2); });
+    row("logsumexp", OpCode::logsumexp, {{{2, 3, 4}, -2, 2}}, [](Graph&, V x) { return logsumexp(x[0], 1); });
+    row("log_softmax", OpCode::logsumexp, {any}, [](Graph&, V x) { return log_softmax(x[0] * 3.0f, 1); });
     row("mean", OpCode::sum, {any}, [](Graph&, V x) { return mean(square(x[0]), 1); });
     row("broadcast_to", OpCode::broadcast_to, {{{3, 1}}}, [](Graph&, V x) { return square(broadcast_to(x[0], {2, 3, 4})); });
     row("reshape", OpCode::reshape, {any}, [](Graph&, V x) { return square(reshape(x[0], {2, 6})); });

@@ -113,6 +113,15 @@ TEST_CASE("reductions and shape ops", "[forward]") {
   CHECK(st.at(2) == Approx(ramp(2) + ramp(5)));
 }
 
+TEST_CASE("logsumexp is stable for large inputs", "[forward]") {
+  auto y = run_one({2, 3}, [](int64_t i) { return 1000.0 * double(i % 3); }, [](Value x) { return logsumexp(x, 1); });
+  CHECK(y.at(0) == Approx(2000 + std::log(1 + std::exp(-1000.0) + std::exp(-2000.0))));
+  auto p = run_one({1, 4}, ramp, [](Value x) { return exp(log_softmax(x, 1)); });
+  double total = 0;
+  for (int i = 0; i < 4; ++i) total += p.at(i);
+  CHECK(total == Approx(1.0).epsilon(1e-12));
+}
+
 TEST_CASE("losses compute their formulas", "[forward]") {
   Graph g;
   Value p = input(g, {2, 2}, "p", DType::f64), t = input(g, {2, 2}, "t", DType::f64);

@@ -146,6 +146,10 @@ std::vector<ParityRow> make_rows() {
     Value x = d.input({4, 300, 5}), y = d.input({6, 1000});
     return Outs{sum(x, 0), sum(x, 1), sum(x, 2), sum(y, 0), sum(y, 1), sum(d.input({3, 0, 2}), 1)};
   });
+  row("logsumexp", OpCode::logsumexp, [](D d) {
+    Value x = d.input({4, 30, 5});
+    return Outs{logsumexp(x, 0), logsumexp(x, 1), logsumexp(x, 2), log_softmax(d.input({150, 10}), 1)};
+  });
   row("broadcast_to", OpCode::broadcast_to, [](D d) {
     return Outs{broadcast_to(d.input({3, 1}), {2, 3, 4}), broadcast_to(d.input({4}), {2, 3, 4}),
                 broadcast_to(d.input({}), {5, 6}), broadcast_to(d.input({1, 3, 1, 2}), {2, 3, 4, 2}),
