@@ -1,0 +1,70 @@
+// Building blocks for model code: GraphParams (a store's parameters as leaves of one graph,
+// so every use of a parameter shares one node and grad() sees them all) and Linear (a dense
+// layer initialised like PyTorch's default, or a tied decoder reading an encoder's weight
+// transposed). Written with the public graph API only, so it runs on any device.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "graph/aegraph.h"
+
+namespace ag::models {
+
+// The parameters of one ParamStore as external leaves of one graph. A parameter's leaf is made
+// on first use and reused after, so a weight applied twice (a tied decoder, a layer shared by
+// two paths) is one node, and its gradient is the sum over all uses.
+class GraphParams {
+ public:
+  GraphParams(Graph& graph, ParamStore& store) : graph_(&graph), store_(&store) {}
+
+  Value operator[](int index);                                 // the leaf of parameter `index`
+  std::vector<Value> leaves(const std::vector<int>& indices);  // several at once, in order
+  Graph& graph() const { return *graph_; }
+  ParamStore& store() const { return *store_; }
+
+ private:
+  Graph* graph_;
+  ParamStore* store_;
+  std::vector<Value> leaves_;  // per parameter index; invalid until first use
+};
+
+// y = x W^T + b with W [out, in], as torch.nn.Linear. Weight and bias are drawn from
+// U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default), deterministically from the store's seed and
+// each parameter's index. A tied layer owns only its bias and computes y = x W_enc + b, the
+// encoder's weight transposed through matmul's flag (no copy, one parameter).
+class Linear {
+ public:
+  Linear() = default;
+  // Declares "<name>.weight" [out, in] and, when `bias`, "<name>.bias" [out] in `store`.
+  Linear(ParamStore& store, const std::string& name, int in, int out, bool bias = true);
+  // The decoder tied to `encoder` (in -> out becomes out -> in); declares "<name>.bias" only.
+  static Linear tied_to(ParamStore& store, const std::string& name, const Linear& encoder, bool bias = true);
+
+  Value operator()(GraphParams& p, Value x) const;  // x [B, in] -> [B, out]
+
+  int in() const { return in_; }
+  int out() const { return out_; }
+  int weight() const { return weight_; }  // parameter index (the encoder's, when tied)
+  int bias() const { return bias_; }      // parameter index, -1 without a bias
+  bool tied() const { return tied_; }
+  std::vector<int> params() const;        // the indices this layer owns (a tied layer: its bias)
+
+ private:
+  int in_ = 0, out_ = 0;
+  int weight_ = -1, bias_ = -1;
+  bool tied_ = false;
+};
+
+// activation(layer(x)) by name ("relu", "sigmoid", "tanh", "softplus", "linear").
+inline Value dense(GraphParams& p, const Linear& layer, Value x, const std::string& activation_name) {
+  return activation(layer(p, x), activation_name);
+}
+
+// Elementwise helpers shared by several variants.
+// log(softmax(z)) per row, z [B, C]: z - c - log(sum_k exp(z_k - c)), c the row mean (the graph
+// has no max reduction; the row mean keeps exp in range for the logits of a small head).
+Value log_softmax(Value z);
+// Cross-entropy of logits z [B, C] against one-hot targets [B, C], mean over rows.
+Value cross_entropy(Value z, Value one_hot);
+
+}  // namespace ag::models

@@ -1,0 +1,124 @@
+// ModelConfig defaults and checks, the Model base class, and make_model's table of variants.
+#include "models/model.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "models/variants.h"
+
+namespace ag::models {
+
+namespace {
+
+struct Variant {
+  const char* kind;
+  std::unique_ptr<Model> (*make)(const ModelConfig&, Device, DType);
+};
+
+const Variant variants[] = {
+    {"ae", make_autoencoder},  {"dae", make_denoising}, {"cae", make_contractive},   {"sparse", make_sparse},
+    {"sae", make_stacked},     {"deep", make_deep},     {"vae", make_variational},
+};
+
+bool one_of(const std::string& s, std::initializer_list<const char*> names) {
+  return std::any_of(names.begin(), names.end(), [&](const char* n) { return s == n; });
+}
+
+}  // namespace
+
+const std::vector<std::string>& model_kinds() {
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> k;
+    for (const Variant& v : variants) k.push_back(v.kind);
+    return k;
+  }();
+  return kinds;
+}
+
+ModelConfig ModelConfig::resolved() const {
+  ModelConfig c = *this;
+  if (c.sizes.empty()) {
+    if (kind == "sae") c.sizes = {784, 128, 64};
+    else if (kind == "deep") c.sizes = {784, 1000, 500, 250, 30};
+    else if (kind == "vae") c.sizes = {784, 400, 20};
+    else c.sizes = {784, 128};
+  }
+  if (c.activation.empty()) c.activation = (kind == "cae" || kind == "sparse") ? "sigmoid" : "relu";
+  if (c.loss.empty()) c.loss = "bce";
+  if (c.noise.empty()) c.noise = "mask";
+  if (c.noise_level < 0) c.noise_level = 0.3;
+  if (c.lambda < 0) c.lambda = 0.1;
+  if (c.jacobian == "auto" || c.jacobian.empty())
+    c.jacobian = c.activation == "sigmoid" ? "closed" : c.sizes.back() <= 64 ? "exact" : "projection";
+  return c;
+}
+
+void ModelConfig::validate() const {
+  auto fail = [&](const std::string& what) { throw Error(fmt::format("model '{}': {}", kind, what)); };
+  if (std::find(model_kinds().begin(), model_kinds().end(), kind) == model_kinds().end())
+    throw Error(fmt::format("model: unknown kind '{}' ({})", kind, fmt::join(model_kinds(), ", ")));
+  if (sizes.size() < 2) fail("sizes needs at least an input and a code size");
+  for (int s : sizes)
+    if (s <= 0) fail(fmt::format("sizes must be positive, got {}", s));
+  bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse"});
+  if (shallow && sizes.size() != 2) fail("sizes must be {input, code} (one hidden layer)");
+  if (kind == "vae" && sizes.size() < 3) fail("sizes must be {input, hidden..., latent}");
+  if (!one_of(activation, {"relu", "sigmoid", "tanh", "softplus", "linear"}))
+    fail(fmt::format("unknown activation '{}' (relu, sigmoid, tanh, softplus, linear)", activation));
+  if (!one_of(loss, {"bce", "mse"})) fail(fmt::format("unknown loss '{}' (bce, mse)", loss));
+  if (kind == "vae" && loss != "bce") fail("the variational model's decoder is Bernoulli: loss must be bce");
+  if (tied && (kind == "vae" || kind == "sae")) fail("tied weights are for ae, dae, cae, sparse and deep");
+  if (!one_of(noise, {"mask", "salt_pepper", "gaussian", "affine"}))
+    fail(fmt::format("unknown noise '{}' (mask, salt_pepper, gaussian, affine)", noise));
+  if ((noise == "mask" || noise == "salt_pepper") && !(noise_level >= 0 && noise_level <= 1))
+    fail(fmt::format("noise level {} is not a probability", noise_level));
+  if (noise == "gaussian" && !(noise_level >= 0)) fail("gaussian noise level must be >= 0");
+  if (kind == "dae" && noise == "affine") {
+    int side = 0;
+    while (side * side < sizes[0]) ++side;
+    if (side * side != sizes[0]) fail(fmt::format("affine noise needs square images, but the input size is {}", sizes[0]));
+    if (!(affine_rotate_deg >= 0 && affine_scale >= 0 && affine_scale < 1 && affine_shift_px >= 0))
+      fail("affine ranges must be >= 0 (and scale < 1)");
+  }
+  if (!(lambda >= 0)) fail("lambda must be >= 0");
+  if (!one_of(jacobian, {"closed", "exact", "projection"}))
+    fail(fmt::format("unknown jacobian '{}' (auto, closed, exact, projection)", jacobian));
+  if (kind == "cae" && jacobian == "closed" && activation != "sigmoid")
+    fail("the closed-form Jacobian penalty is for sigmoid encoders (use exact or projection)");
+  if (projections < 1) fail("projections must be >= 1");
+  if (!(rho > 0 && rho < 1)) fail(fmt::format("rho {} must be in (0, 1)", rho));
+  if (!(beta >= 0) || !(l1 >= 0)) fail("beta and l1 must be >= 0");
+  if (kind == "sparse" && beta > 0 && activation != "sigmoid")
+    fail("the KL sparsity penalty needs codes in (0, 1): use a sigmoid code (or beta 0 with l1)");
+  if (classes < 0 || classes > 256) fail(fmt::format("classes {} is outside 0..256", classes));
+  if (classes > 0 && kind != "sae") fail("a softmax head (classes > 0) is for the stacked model");
+}
+
+Model::Model(ModelConfig config, Device device, DType dtype)
+    : config_(std::move(config)), params_(device, dtype, config_.seed) {}
+
+std::vector<Phase> Model::phases() { return {Phase{"train", all_params(), false}}; }
+
+Value Model::classify(GraphParams&, Value) { return {}; }
+
+void Model::corrupt_on_host(const float*, float*, int64_t, int, int64_t) const {
+  throw Error(fmt::format("model '{}' does not corrupt its input on the host", config_.kind));
+}
+
+std::vector<int> Model::all_params() const {
+  std::vector<int> all(size_t(params_.count()));
+  for (int i = 0; i < params_.count(); ++i) all[size_t(i)] = i;
+  return all;
+}
+
+std::unique_ptr<Model> make_model(const ModelConfig& config, Device device, DType dtype) {
+  ModelConfig c = config.resolved();
+  c.validate();
+  for (const Variant& v : variants)
+    if (c.kind == v.kind) return v.make(c, device, dtype);
+  throw Error(fmt::format("model: unknown kind '{}'", c.kind));
+}
+
+}  // namespace ag::models

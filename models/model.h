@@ -1,0 +1,109 @@
+// The generic model interface the trainer, the CLI and the benchmark drive every variant
+// through: a ModelConfig naming the variant and its sizes, make_model() building it on a
+// device, and Model, which owns the parameters and writes its graphs on request (the training
+// objective, the reconstruction logits, the code). Variants live in one small file each.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graph/aegraph.h"
+#include "models/layers.h"
+
+namespace ag::models {
+
+// Empty strings, empty sizes and negative numbers mean "the variant's default" (resolved()).
+// The defaults of kind "ae" are the tutorial's: 784 -> 128, ReLU code, sigmoid decoder, BCE.
+struct ModelConfig {
+  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae
+  std::vector<int> sizes;        // input, hidden..., code. ae/dae/cae/sparse {784, 128};
+                                 // sae {784, 128, 64}; deep {784, 1000, 500, 250, 30}; vae {784, 400, 20}
+  std::string activation;        // hidden/code activation: relu (cae, sparse: sigmoid)
+  std::string loss;              // reconstruction loss: bce | mse (vae: always bce)
+  bool tied = false;             // decoder weights = encoder weights transposed (ae, dae, cae, sparse, deep)
+  uint64_t seed = 0;             // parameter init and noise streams
+
+  // dae: mask | salt_pepper | gaussian | affine; level = v for mask and salt_pepper (fraction of
+  // pixels corrupted), the standard deviation for gaussian, unused for affine.
+  std::string noise;             // default mask
+  double noise_level = -1;       // default 0.3
+  double affine_rotate_deg = 15, affine_scale = 0.1, affine_shift_px = 2;  // affine: max |angle|, |s - 1|, |shift|
+
+  // cae: lambda * mean_batch ||J_f(x)||_F^2. jacobian: closed (sigmoid encoders only), exact
+  // (double backward, one gradient per code unit), projection (E_v ||J^T v||^2, v ~ N(0, I)),
+  // auto (closed for sigmoid, exact up to 64 code units, projection above).
+  double lambda = -1;            // default 0.1
+  std::string jacobian = "auto";
+  int projections = 1;           // projection: draws per step
+
+  // sparse: beta * sum_j KL(rho || rho_hat_j) + l1 * mean_batch sum_j |h_j|
+  double rho = 0.05, beta = 3.0, l1 = 0;
+
+  int classes = 0;               // sae: > 0 adds a softmax head fine-tuned with labels
+
+  ModelConfig resolved() const;  // defaults filled in for `kind`
+  void validate() const;         // throws ag::Error naming the bad field
+};
+
+// What a training or evaluation graph feeds the model. Only the inputs a model asks for are set.
+struct Batch {
+  Value x;          // [B, D] the clean input, in [0, 1]
+  Value step;       // scalar counter: the random ops' step (new noise each training step)
+  Value labels;     // [B, classes] one-hot, f32, when the phase uses labels
+  Value corrupted;  // [B, D] a host-corrupted copy of x, when the model corrupts on the host
+};
+
+// A training phase: stacked autoencoders pretrain block by block, then fine-tune. Every other
+// variant has one phase training every parameter.
+struct Phase {
+  std::string name;
+  std::vector<int> trainable;  // parameter indices the optimiser updates
+  bool uses_labels = false;
+};
+
+class Model {
+ public:
+  Model(ModelConfig config, Device device, DType dtype = DType::f32);
+  virtual ~Model() = default;
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const { return config_; }
+  ParamStore& params() { return params_; }
+  Device device() const { return params_.device(); }
+  DType dtype() const { return params_.dtype(); }
+  int input_dim() const { return config_.sizes.front(); }
+  int code_dim() const { return config_.sizes.back(); }
+
+  virtual std::vector<Phase> phases();  // default: one phase, "train", every parameter
+
+  // The training objective for phase `phase`: a scalar, the mean over the batch.
+  virtual Value loss(GraphParams& p, const Batch& batch, int phase) = 0;
+  // The decoder's pre-sigmoid output for a clean input, deterministic (no noise; the VAE uses
+  // mu): reconstruction = sigmoid(logits). phase < 0: the finished model.
+  virtual Value logits(GraphParams& p, Value x, int phase = -1) = 0;
+  virtual Value encode(GraphParams& p, Value x) = 0;  // the code [B, code_dim], deterministic
+  // Class logits [B, classes] when the model has a classifier head, else an invalid Value.
+  virtual Value classify(GraphParams& p, Value x);
+  virtual int classes() const { return 0; }
+
+  // Models whose corruption has no graph op (the affine dae) corrupt each batch on the host:
+  // `out` gets the corrupted `clean` (rows x dim). `step` is the training step counter.
+  virtual bool corrupts_on_host() const { return false; }
+  virtual void corrupt_on_host(const float* clean, float* out, int64_t rows, int dim, int64_t step) const;
+
+  std::vector<int> all_params() const;  // 0 .. count-1
+
+ protected:
+  ModelConfig config_;
+  ParamStore params_;
+};
+
+// Builds the variant config.kind (config is resolved() first) with its parameters on `device`.
+std::unique_ptr<Model> make_model(const ModelConfig& config, Device device, DType dtype = DType::f32);
+
+// The variant names make_model accepts, for help texts.
+const std::vector<std::string>& model_kinds();
+
+}  // namespace ag::models

@@ -1,0 +1,18 @@
+// The factories make_model() dispatches to, one per variant file. Each takes a resolved,
+// validated ModelConfig.
+#pragma once
+#include <memory>
+
+#include "models/model.h"
+
+namespace ag::models {
+
+std::unique_ptr<Model> make_autoencoder(const ModelConfig& config, Device device, DType dtype);  // autoencoder.cpp
+std::unique_ptr<Model> make_denoising(const ModelConfig& config, Device device, DType dtype);    // denoising.cpp
+std::unique_ptr<Model> make_contractive(const ModelConfig& config, Device device, DType dtype);  // contractive.cpp
+std::unique_ptr<Model> make_sparse(const ModelConfig& config, Device device, DType dtype);       // sparse.cpp
+std::unique_ptr<Model> make_stacked(const ModelConfig& config, Device device, DType dtype);      // stacked.cpp
+std::unique_ptr<Model> make_deep(const ModelConfig& config, Device device, DType dtype);         // deep.cpp
+std::unique_ptr<Model> make_variational(const ModelConfig& config, Device device, DType dtype);  // vae.cpp
+
+}  // namespace ag::models

@@ -1,0 +1,179 @@
+// Every variant learns: on small generated digits, tiny sizes, a few dozen steps, its objective
+// on held-out examples falls clearly from the untrained model's. Plus what the variants add:
+// the stacked model's phases and classifier head, the VAE's samples and latent walks.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "helpers.h"
+#include "models/vae.h"
+
+using namespace ag;
+using namespace ag::models;
+using namespace ag::models::testing;
+
+namespace {
+
+constexpr int dim = 64;  // 8 x 8 "images", so the affine corruption applies too
+
+struct Learned {
+  EvalReport before, after;
+  std::vector<EpochReport> epochs;
+};
+
+// Adagrad as in the tutorial, with a larger step so a tiny run moves far enough.
+OptimConfig fast_adagrad() {
+  OptimConfig o;
+  o.lr = 0.1;
+  return o;
+}
+
+Learned learn(ModelConfig c, int epochs = 8, OptimConfig optim = fast_adagrad()) {
+  c.seed = 1;
+  auto model = make_model(c, Device::cpu);
+  Generated train = generated_digits(300, dim), test = generated_digits(100, dim, 1000);
+  TrainConfig tc;
+  tc.epochs = epochs;
+  tc.batch_size = 30;
+  tc.eval_batch_size = 50;
+  tc.optim = optim;
+  Trainer trainer(*model, tc);
+  const int last = int(model->phases().size()) - 1;
+  Learned r;
+  r.before = trainer.evaluate(test.view(), last);
+  r.epochs = trainer.fit(train.view(), test.view());
+  r.after = trainer.evaluate(test.view(), last);
+  return r;
+}
+
+ModelConfig kind(const std::string& k, std::vector<int> sizes) {
+  ModelConfig c;
+  c.kind = k;
+  c.sizes = std::move(sizes);
+  return c;
+}
+
+void check_learns(const Learned& r, double factor = 0.8) {
+  INFO("objective before " << r.before.loss << ", after " << r.after.loss << "; bce before " << r.before.bce
+                           << ", after " << r.after.bce);
+  CHECK(std::isfinite(r.after.loss));
+  CHECK(r.after.loss < factor * r.before.loss);
+  CHECK(r.after.bce < r.before.bce);
+  CHECK(r.after.mse < r.before.mse);
+}
+
+}  // namespace
+
+TEST_CASE("the plain autoencoder learns: under- and overcomplete, ReLU or sigmoid, BCE or MSE", "[variants][ae]") {
+  SECTION("undercomplete, ReLU, BCE (the tutorial's)") { check_learns(learn(kind("ae", {dim, 16}))); }
+  SECTION("overcomplete, sigmoid, squared error") {
+    ModelConfig c = kind("ae", {dim, 96});
+    c.activation = "sigmoid";
+    c.loss = "mse";
+    check_learns(learn(c));
+  }
+  SECTION("tied weights") {
+    ModelConfig c = kind("ae", {dim, 16});
+    c.tied = true;
+    check_learns(learn(c));
+  }
+}
+
+TEST_CASE("the denoising autoencoder learns under every corruption", "[variants][dae]") {
+  for (const char* noise : {"mask", "salt_pepper", "gaussian", "affine"}) {
+    ModelConfig c = kind("dae", {dim, 16});
+    c.noise = noise;
+    if (c.noise == "gaussian") c.noise_level = 0.2;
+    if (c.noise == "affine") c.affine_shift_px = 1;
+    INFO(noise);
+    check_learns(learn(c));
+  }
+}
+
+TEST_CASE("the contractive autoencoder learns, closed form and double backward", "[variants][cae]") {
+  SECTION("sigmoid encoder, closed form") { check_learns(learn(kind("cae", {dim, 16}))); }
+  SECTION("tanh encoder, exact Jacobian by double backward") {
+    ModelConfig c = kind("cae", {dim, 6});
+    c.activation = "tanh";
+    c.jacobian = "exact";
+    check_learns(learn(c));
+  }
+  SECTION("ReLU encoder, random projections") {
+    ModelConfig c = kind("cae", {dim, 16});
+    c.activation = "relu";
+    c.jacobian = "projection";
+    check_learns(learn(c));
+  }
+}
+
+TEST_CASE("the sparse autoencoder learns and its codes become sparse", "[variants][sparse]") {
+  SECTION("KL to rho") { check_learns(learn(kind("sparse", {dim, 16}))); }
+  SECTION("L1 on a ReLU code") {
+    ModelConfig c = kind("sparse", {dim, 16});
+    c.activation = "relu";
+    c.beta = 0;
+    c.l1 = 0.01;
+    check_learns(learn(c));
+  }
+}
+
+TEST_CASE("the stacked autoencoder pretrains block by block, fine-tunes, and classifies", "[variants][sae]") {
+  ModelConfig c = kind("sae", {dim, 24, 12});
+  c.classes = 10;
+  auto model = make_model(c, Device::cpu);
+  std::vector<Phase> phases = model->phases();
+  REQUIRE(phases.size() == 4);
+  CHECK(phases[0].name == "pretrain-1");
+  CHECK(phases[1].name == "pretrain-2");
+  CHECK(phases[2].name == "finetune");
+  CHECK(phases[3].name == "classify");
+  CHECK(phases[3].uses_labels);
+  CHECK(phases[0].trainable.size() == 4);  // block 1's encoder and decoder, weight and bias
+  CHECK(phases[2].trainable.size() == 8);  // every block, no head
+
+  Learned r = learn(c, 6);
+  REQUIRE(r.epochs.size() == 24);
+  for (size_t ph = 0; ph < 3; ++ph) {  // each reconstruction phase lowers its own objective
+    INFO("phase " << r.epochs[ph * 6].phase_name);
+    CHECK(r.epochs[ph * 6 + 5].train_loss < r.epochs[ph * 6].train_loss);
+  }
+  CHECK(r.epochs[23].test.error < 0.3);  // ten prototypes are easy to tell apart
+  CHECK(r.epochs[23].test.error < r.epochs[18].test.error + 1e-9);
+  CHECK(std::isnan(r.epochs[0].test.error) == false);
+}
+
+TEST_CASE("the deep autoencoder learns, with a linear code and a mirror decoder", "[variants][deep]") {
+  check_learns(learn(kind("deep", {dim, 32, 16, 4})));
+  ModelConfig tied = kind("deep", {dim, 32, 16, 4});
+  tied.tied = true;
+  auto model = make_model(tied, Device::cpu);
+  CHECK(model->params().count() == 3 * 2 + 3);  // three encoders, three decoder biases
+  check_learns(learn(tied));
+}
+
+TEST_CASE("the variational autoencoder learns, samples from the prior and walks its latent space", "[variants][vae]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  check_learns(learn(kind("vae", {dim, 32, 4}), 8, adam), 0.9);
+
+  ModelConfig c = kind("vae", {dim, 32, 4});
+  auto model = make_model(c, Device::cpu);
+  auto& vae = dynamic_cast<VariationalAutoencoder&>(*model);
+  std::vector<float> samples = vae.sample(5, 42);
+  REQUIRE(samples.size() == size_t(5 * dim));
+  for (float v : samples) CHECK((v >= 0 && v <= 1));
+  CHECK(samples == vae.sample(5, 42));
+  CHECK(samples != vae.sample(5, 43));
+
+  Generated d = generated_digits(2, dim);
+  std::vector<float> walk = vae.interpolate(d.images.data(), d.images.data() + dim, 5);
+  REQUIRE(walk.size() == size_t(5 * dim));
+  TrainConfig tc;
+  Trainer trainer(*model, tc);
+  std::vector<float> ends = trainer.reconstruct(d.images.data(), 2);  // decoded from mu, as the walk's ends
+  for (int i = 0; i < dim; ++i) {
+    CHECK(walk[size_t(i)] == Approx(ends[size_t(i)]).margin(1e-5));
+    CHECK(walk[size_t(4 * dim + i)] == Approx(ends[size_t(dim + i)]).margin(1e-5));
+  }
+}
