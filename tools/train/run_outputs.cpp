@@ -1,0 +1,176 @@
+// metrics.json, loss.csv, the run's pictures and its report.html.
+#include "tools/train/run_outputs.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "models/vae.h"
+#include "tools/io/atomic_file.h"
+#include "tools/io/images.h"
+#include "tools/io/report.h"
+
+namespace ag::tools {
+namespace {
+
+nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
+
+double number_or_nan(const nlohmann::json& record, const char* key) {
+  auto it = record.find(key);
+  return it != record.end() && it->is_number() ? it->get<double>() : NAN;
+}
+
+std::string path_in(const std::string& dir, const char* file) { return (std::filesystem::path(dir) / file).string(); }
+
+// The first layer's weight: the first [units, input] matrix among the parameters.
+int first_layer_weight(models::Model& model) {
+  ParamStore& params = model.params();
+  for (int i = 0; i < params.count(); ++i) {
+    const Shape& s = params.shape(i);
+    if (s.rank == 2 && s[1] == model.input_dim()) return i;
+  }
+  return -1;
+}
+
+void write_tiles(const std::string& path, const std::vector<float>& tiles, int64_t count, const io::Dataset& like,
+                 int columns, io::TileScale scale) {
+  io::TileLayout layout;
+  layout.tile_rows = like.rows;
+  layout.tile_cols = like.cols;
+  layout.columns = columns;
+  layout.scale = scale;
+  io::write_png_gray(path, io::tile_images(tiles, count, layout));
+}
+
+}  // namespace
+
+nlohmann::json data_json(const io::Mnist& mnist) {
+  return {{"dir", mnist.dir}, {"source", mnist.source},  {"train", mnist.train.n},
+          {"test", mnist.test.n}, {"rows", mnist.train.rows}, {"cols", mnist.train.cols}};
+}
+
+nlohmann::json epoch_record(const models::EpochReport& r) {
+  nlohmann::json j = {{"phase", r.phase_name},
+                      {"phase_index", r.phase},
+                      {"epoch", r.epoch + 1},
+                      {"train_loss", finite_or_null(r.train_loss)},
+                      {"test_loss", finite_or_null(r.test.loss)},
+                      {"test_bce", finite_or_null(r.test.bce)},
+                      {"test_mse", finite_or_null(r.test.mse)},
+                      {"samples_per_sec", finite_or_null(r.samples_per_s)},
+                      {"seconds", finite_or_null(r.seconds)},
+                      {"step", r.step}};
+  if (std::isfinite(r.test.error)) j["test_error"] = r.test.error;
+  return j;
+}
+
+nlohmann::json metrics_json(const RunRecord& record) {
+  nlohmann::json settings = run_json(record.run);
+  settings["device"] = record.run.device;
+  settings["threads"] = record.run.threads;
+  nlohmann::json j = {{"settings", settings}, {"data", record.data}, {"epochs", record.history}};
+  if (!record.history.empty()) {
+    const nlohmann::json& last = record.history.back();
+    for (const char* key : {"train_loss", "test_loss", "test_bce", "test_mse", "samples_per_sec", "test_error"})
+      if (last.contains(key)) j[key] = last[key];
+  }
+  return j;
+}
+
+std::string loss_csv(const nlohmann::json& history) {
+  std::string csv = "phase,epoch,train_loss,test_loss,test_bce,test_mse,samples_per_sec,seconds\n";
+  for (const nlohmann::json& r : history) {
+    auto value = [&](const char* key) {
+      double v = number_or_nan(r, key);
+      return std::isfinite(v) ? fmt::format("{:.9g}", v) : std::string();
+    };
+    csv += fmt::format("{},{},{},{},{},{},{},{}\n", r.value("phase", std::string()), r.value("epoch", 0), value("train_loss"),
+                       value("test_loss"), value("test_bce"), value("test_mse"), value("samples_per_sec"), value("seconds"));
+  }
+  return csv;
+}
+
+std::vector<std::string> write_pictures(const std::string& dir, models::Trainer& trainer, const io::Dataset& test,
+                                        uint64_t seed) {
+  std::vector<std::string> written;
+  models::Model& model = trainer.model();
+  const int64_t dim = model.input_dim();
+
+  const int64_t shown = std::min<int64_t>(10, test.n);
+  if (shown > 0) {
+    std::vector<float> tiles(test.images.begin(), test.images.begin() + shown * dim);
+    std::vector<float> recon = trainer.reconstruct(test.images.data(), shown);
+    tiles.insert(tiles.end(), recon.begin(), recon.end());
+    write_tiles(path_in(dir, "reconstructions.png"), tiles, 2 * shown, test, int(shown), io::TileScale::clamp01);
+    written.push_back("reconstructions.png");
+  }
+
+  if (int w = first_layer_weight(model); w >= 0) {
+    HostTensor weight = model.params().read(w);
+    const int64_t count = std::min<int64_t>(100, weight.shape()[0]);
+    std::vector<float> tiles(size_t(count * dim));
+    for (int64_t i = 0; i < count * dim; ++i) tiles[size_t(i)] = float(weight.at(i));
+    write_tiles(path_in(dir, "filters.png"), tiles, count, test, 10, io::TileScale::minmax_each);
+    written.push_back("filters.png");
+  }
+
+  if (auto* vae = dynamic_cast<models::VariationalAutoencoder*>(&model)) {
+    write_tiles(path_in(dir, "samples.png"), vae->sample(100, seed), 100, test, 10, io::TileScale::clamp01);
+    written.push_back("samples.png");
+    const int64_t pairs = std::min<int64_t>(5, test.n / 2);
+    constexpr int steps = 10;
+    if (pairs > 0) {
+      std::vector<float> tiles;
+      for (int64_t r = 0; r < pairs; ++r) {
+        std::vector<float> row = vae->interpolate(test.image(2 * r), test.image(2 * r + 1), steps);
+        tiles.insert(tiles.end(), row.begin(), row.end());
+      }
+      write_tiles(path_in(dir, "interpolation.png"), tiles, pairs * steps, test, steps, io::TileScale::clamp01);
+      written.push_back("interpolation.png");
+    }
+  }
+  return written;
+}
+
+void write_run_files(const std::string& dir, const RunRecord& record, models::Trainer& trainer, const io::Dataset& test) {
+  const nlohmann::json metrics = metrics_json(record);
+  io::write_file_atomic(path_in(dir, "metrics.json"), metrics.dump(2) + "\n");
+  io::write_file_atomic(path_in(dir, "loss.csv"), loss_csv(record.history));
+  std::vector<std::string> pictures = write_pictures(dir, trainer, test, record.run.seed);
+
+  io::ReportData report;
+  report.title = "aegraph: " + describe_model(record.run.model);
+  report.settings = settings_rows(record.run);
+  report.settings.emplace_back("data", fmt::format("{} ({}), {} training and {} test images of {}x{}",
+                                                   record.data.value("dir", std::string()),
+                                                   record.data.value("source", std::string()), record.data.value("train", 0),
+                                                   record.data.value("test", 0), record.data.value("rows", 0),
+                                                   record.data.value("cols", 0)));
+  auto metric = [&](const char* label, const char* key, const char* format) {
+    double v = number_or_nan(metrics, key);
+    if (std::isfinite(v)) report.metrics.emplace_back(label, fmt::format(fmt::runtime(format), v));
+  };
+  metric("test loss (the model's objective)", "test_loss", "{:.5f}");
+  metric("test BCE per pixel", "test_bce", "{:.5f}");
+  metric("test squared error per image", "test_mse", "{:.3f}");
+  metric("train loss", "train_loss", "{:.5f}");
+  metric("test classification error", "test_error", "{:.4f}");
+  metric("samples/s (last epoch)", "samples_per_sec", "{:.0f}");
+  report.metrics.emplace_back("epochs trained", std::to_string(record.history.size()));
+
+  io::Series train{"train loss", {}}, test_loss{"test loss", {}};
+  for (const nlohmann::json& r : record.history) {
+    train.values.push_back(number_or_nan(r, "train_loss"));
+    test_loss.values.push_back(number_or_nan(r, "test_loss"));
+  }
+  report.curves = {train, test_loss};
+  report.pictures.clear();
+  for (const io::Picture& p : io::standard_pictures())
+    if (std::find(pictures.begin(), pictures.end(), p.file) != pictures.end()) report.pictures.push_back(p);
+  report.notes = record.notes;
+  io::write_report(path_in(dir, "report.html"), report);
+}
+
+}  // namespace ag::tools
