@@ -1,0 +1,250 @@
+#!/usr/bin/python3
+"""The PyTorch peer of aebench: the same training step as aegraph's, written the way a PyTorch
+user would write it, so `aebench --peer torch` can put a number beside ours.
+
+Same architecture, data (the gzip IDX files, read here with gzip + numpy), initialisation
+(PyTorch's default Linear init, which aegraph copies), optimiser (Adagrad lr 0.01; Adam 1e-3 for
+the vae), batch size and loss as aegraph's models/ (see docs/benchmarks.md for the list). Each
+step gathers a minibatch of shuffled rows from the data set, as aegraph's step does.
+
+aebench starts one peer per table row and talks to it over stdin/stdout, one JSON object per
+line, so that it can interleave its own repeats with ours:
+  peer  -> {"event": "ready", torch version, default threads, BLAS, ...}   (or "error" + reason)
+  "run T" -> one repeat at torch.set_num_threads(T): warm-up, then --steps timed steps
+  peer  -> {"event": "rep", "threads": T, "samples_per_sec": ..., "step_ms_p50": ..., ...}
+  "quit" or end of input -> exits
+Run by hand:  echo "run 2" | /usr/bin/python3 bench/peers/torch_peer.py --model ae --data DIR
+"""
+import argparse
+import ctypes
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+DEFAULT_SIZES = {
+    "ae": [784, 128], "dae": [784, 128], "cae": [784, 128], "sparse": [784, 128],
+    "sae": [784, 128, 64], "deep": [784, 1000, 500, 250, 30], "vae": [784, 400, 20],
+}
+
+
+def say(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def read_idx_images(path):
+    """An IDX images file (gzip or plain) as float32 [n, rows*cols] in [0, 1]."""
+    import numpy as np
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == b"\x1f\x8b":
+        raw = gzip.decompress(raw)
+    magic, n, rows, cols = struct.unpack(">IIII", raw[:16])
+    if magic != 0x00000803:
+        raise ValueError(f"{path}: not an IDX images file (magic {magic:#010x})")
+    pixels = np.frombuffer(raw, dtype=np.uint8, count=n * rows * cols, offset=16)
+    return pixels.reshape(n, rows * cols).astype(np.float32) / np.float32(255.0)
+
+
+def load_images(args):
+    import numpy as np
+    if args.data:
+        for name in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"):
+            path = os.path.join(args.data, name)
+            if os.path.exists(path):
+                return read_idx_images(path), f"MNIST train from {path}"
+        raise FileNotFoundError(f"{args.data}: no train-images-idx3-ubyte[.gz]")
+    # Synthetic: ~80% background zeros, the rest uniform in (0, 1], like aebench --synthetic.
+    rng = np.random.default_rng(args.seed)
+    x = rng.random((args.synthetic_rows, 784), dtype=np.float32)
+    x[rng.random(x.shape) < 205 / 256] = 0.0
+    return x, f"synthetic ({args.synthetic_rows} x 784)"
+
+
+def build(torch, kind, phase):
+    """The model's parameters (as a list of modules) and its loss(x) for one training step."""
+    nn, F = torch.nn, torch.nn.functional
+
+    def bce(logits, x):  # mean per pixel, aegraph's bce_with_logits
+        return F.binary_cross_entropy_with_logits(logits, x)
+
+    if kind in ("ae", "dae", "cae", "sparse"):
+        enc, dec = nn.Linear(784, 128), nn.Linear(128, 784)
+        if kind == "ae":
+            return [enc, dec], lambda x: bce(dec(F.relu(enc(x))), x)
+        if kind == "dae":  # masking noise: each pixel zeroed with probability 0.3
+            return [enc, dec], lambda x: bce(dec(F.relu(enc(x * (torch.rand_like(x) >= 0.3)))), x)
+        if kind == "cae":  # sigmoid code, closed-form ||J||_F^2 = sum_j (h_j(1-h_j))^2 sum_i W_ji^2
+            def cae_loss(x):
+                h = torch.sigmoid(enc(x))
+                penalty = ((h * (1 - h)) ** 2 @ (enc.weight ** 2).sum(1)).mean()
+                return bce(dec(h), x) + 0.1 * penalty
+            return [enc, dec], cae_loss
+        rho, beta = 0.05, 3.0  # sparse: sigmoid code, beta * sum_j KL(rho || mean_batch h_j)
+
+        def sparse_loss(x):
+            h = torch.sigmoid(enc(x))
+            r = h.mean(0).clamp(1e-6, 1 - 1e-6)
+            kl = rho * torch.log(rho / r) + (1 - rho) * torch.log((1 - rho) / (1 - r))
+            return bce(dec(h), x) + beta * kl.sum()
+        return [enc, dec], sparse_loss
+    if kind == "sae":
+        e0, d0 = nn.Linear(784, 128), nn.Linear(128, 784)
+        if phase == "pretrain-1":  # block 1 alone: 784 -> 128 -> 784
+            return [e0, d0], lambda x: bce(d0(F.relu(e0(x))), x)
+        if phase == "finetune":  # the whole stack: 784 -> 128 -> 64 -> 128 -> 784, ReLU throughout
+            e1, d1 = nn.Linear(128, 64), nn.Linear(64, 128)
+            return [e0, e1, d1, d0], lambda x: bce(d0(F.relu(d1(F.relu(e1(F.relu(e0(x))))))), x)
+        raise ValueError(f"sae phase '{phase}' has no PyTorch peer (pretrain-1, finetune)")
+    if kind == "deep":  # ReLU hidden layers, linear 30-unit code, mirror decoder
+        s = DEFAULT_SIZES["deep"]
+        layers = []
+        for a, b in zip(s, s[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers.pop()  # the code layer is linear
+        for a, b in zip(s[::-1], s[::-1][1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers.pop()  # logits out
+        net = nn.Sequential(*layers)
+        return [net], lambda x: bce(net(x), x)
+    if kind == "vae":  # 784-400-20, summed BCE + KL per image, mean over the batch
+        fc, mu, logvar, d1, d0 = (nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20),
+                                  nn.Linear(20, 400), nn.Linear(400, 784))
+
+        def vae_loss(x):
+            h = F.relu(fc(x))
+            m, lv = mu(h), logvar(h)
+            z = m + torch.exp(0.5 * lv) * torch.randn_like(m)
+            rec = F.binary_cross_entropy_with_logits(d0(F.relu(d1(z))), x, reduction="sum")
+            kl = -0.5 * torch.sum(1 + lv - m * m - torch.exp(lv))
+            return (rec + kl) / x.shape[0]
+        return [fc, mu, logvar, d1, d0], vae_loss
+    raise ValueError(f"unknown model '{kind}'")
+
+
+def blas_library():
+    """The BLAS shared library torch loaded, the OpenBLAS core it chose, and a function giving
+    OpenBLAS's thread count: torch.set_num_threads does not set it, so with the pthread build
+    of OpenBLAS torch's matrix products use every core whatever torch's own setting."""
+    path = ""
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            name = line.split()[-1] if len(line.split()) >= 6 else ""
+            if "blas" in os.path.basename(name):
+                path = name
+                if "openblas" in os.path.basename(name):
+                    break
+    core, threads = "", (lambda: 0)
+    if path:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            core = lib.openblas_get_corename().decode()
+            threads = lib.openblas_get_num_threads
+        except (OSError, AttributeError):
+            pass
+    return path, core, threads
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--phase", default="", help="sae: pretrain-1 (default) or finetune")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=150)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--data", default="", help="folder with train-images-idx3-ubyte[.gz]")
+    p.add_argument("--synthetic-rows", type=int, default=60000)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    try:
+        import numpy as np
+        import torch
+    except ImportError as e:
+        say({"event": "error", "reason": f"{sys.executable}: {e}"})
+        return 0
+    default_threads = torch.get_num_threads()  # before anything sets it
+    try:
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"torch {torch.__version__} has no CUDA device (built with CUDA: "
+                               f"{torch.backends.cuda.is_built()})")
+        if args.batch <= 0 or args.steps <= 0 or args.warmup < 0:
+            raise ValueError("--batch and --steps must be positive, --warmup >= 0")
+        device = torch.device(args.device)
+        torch.manual_seed(args.seed)
+        phase = args.phase or ("pretrain-1" if args.model == "sae" else "train")
+        modules, loss_fn = build(torch, args.model, phase)
+        params = [q for m in modules for q in m.to(device).parameters()]
+        opt = (torch.optim.Adam(params, lr=1e-3) if args.model == "vae"
+               else torch.optim.Adagrad(params, lr=0.01))
+        images, description = load_images(args)
+        if args.batch > images.shape[0]:
+            raise ValueError(f"batch {args.batch} is larger than the {images.shape[0]} examples")
+        data = torch.from_numpy(images)
+        if device.type == "cuda":
+            data = data.pin_memory()
+    except Exception as e:  # anything that stops the peer before it runs is reported, not raised
+        say({"event": "error", "reason": f"{type(e).__name__}: {e}"})
+        return 0
+
+    blas, core, blas_threads = blas_library()
+    say({"event": "ready", "torch": torch.__version__, "numpy": np.__version__,
+         "device": str(device), "default_threads": default_threads, "blas": blas,
+         "blas_threads": blas_threads(),
+         "openblas_core": core, "phase": phase, "parameters": sum(q.numel() for q in params),
+         "data": description,
+         "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                                                 "OMP_NUM_THREADS")}})
+
+    n = data.shape[0]
+    gen = torch.Generator().manual_seed(args.seed)
+    order, at = torch.randperm(n, generator=gen), 0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def step():
+        nonlocal order, at
+        if at + args.batch > n:  # a new epoch: a new permutation
+            order, at = torch.randperm(n, generator=gen), 0
+        x = data.index_select(0, order[at:at + args.batch]).to(device, non_blocking=True)
+        at += args.batch
+        loss = loss_fn(x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "quit":
+            break
+        if words[0] != "run" or len(words) != 2:
+            say({"event": "error", "reason": f"unknown command {line.strip()!r} (run THREADS, quit)"})
+            continue
+        threads = int(words[1])
+        torch.set_num_threads(threads)
+        for _ in range(args.warmup):
+            step()
+        sync()
+        times = []
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            t0 = time.perf_counter()
+            loss = step()
+            sync()
+            times.append(time.perf_counter() - t0)
+        total = time.perf_counter() - start
+        times.sort()
+        pick = lambda q: 1e3 * float(np.percentile(times, q))
+        say({"event": "rep", "threads": torch.get_num_threads(), "blas_threads": blas_threads(),
+             "samples_per_sec": args.steps * args.batch / total,
+             "step_ms_p50": pick(50), "step_ms_p90": pick(90), "loss": float(loss)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
