@@ -28,6 +28,7 @@ struct KernelCall {
   Tensor out;
   const FusedOp* fused = nullptr;
   int nfused = 0;
+  bool with_next = false;  // independent of the next call: the two may run at the same time
 };
 
 // Host-to-device copies done at the start of a run (input batches), then the calls in order.

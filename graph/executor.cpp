@@ -77,7 +77,8 @@ Executor::Executor(Plan plan, Device device)
   }
   call_inputs_.reserve(total_inputs);
   fused_ops_.reserve(total_fused);
-  for (int id : plan_.steps) {
+  for (size_t k = 0; k < plan_.steps.size(); ++k) {
+    const int id = plan_.steps[k];
     const Node& node = g.node(id);
     if (node.op == OpCode::reshape) continue;                         // an alias: nothing to do
     if (node.op == OpCode::assign && plan_.elided[size_t(id)]) continue;  // written in place already
@@ -85,6 +86,7 @@ Executor::Executor(Plan plan, Device device)
     call.node = &node;
     call.in = call_inputs_.data() + call_inputs_.size();
     call.out = tensor_of(id);
+    call.with_next = plan_.runs_with_next[k];  // both are matmuls: neither is skipped below
     if (plan_.fused_root(id)) {
       const std::vector<int>& operands = plan_.operands[size_t(id)];
       const std::vector<int> members = plan_.members(id);

@@ -237,6 +237,22 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
     p.elided[size_t(id)] = 1;
   }
 
+  // Pairs of adjacent independent matrix products, each writing its own arena block. A backend
+  // may run the two at once, so what the first reads must outlive the second.
+  p.runs_with_next.assign(size_t(end), 0);
+  if (options.pair_matmuls)
+    for (int k = 0; k + 1 < end; ++k) {
+      const int a = p.steps[size_t(k)], b = p.steps[size_t(k + 1)];
+      if (g.node(a).op != OpCode::matmul || g.node(b).op != OpCode::matmul) continue;
+      if (p.storage[size_t(a)] != Storage::none || p.storage[size_t(b)] != Storage::none) continue;  // not arena
+      if (k > 0 && p.runs_with_next[size_t(k - 1)]) continue;
+      const std::vector<int>& ops = p.operands[size_t(b)];
+      if (std::find(ops.begin(), ops.end(), a) != ops.end()) continue;
+      p.runs_with_next[size_t(k)] = 1;
+      for (int src : p.operands[size_t(a)])
+        if (last_use[size_t(src)] == k) last_use[size_t(src)] = k + 1;
+    }
+
   // Arena layout, in step order.
   ArenaLayout arena;
   std::vector<int> buffer_last;  // per buffer: max last use of the nodes living in it
@@ -289,9 +305,12 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
         p.buffer[size_t(id)] = int(p.buffers.size()) - 1;
       }
     }
-    // Free the operands' buffers that die here (an in-place one lives on as this node's).
+    // Free the operands' buffers that die here (an in-place one lives on as this node's); the
+    // first of a pair frees what it read only now.
     for (int src : p.operands[size_t(id)])
       if (p.buffer[size_t(src)] != reused) free_if_dead(p.buffer[size_t(src)], at);
+    if (at > 0 && p.runs_with_next[size_t(at - 1)])
+      for (int src : p.operands[size_t(p.steps[size_t(at - 1)])]) free_if_dead(p.buffer[size_t(src)], at);
   }
   for (size_t b = 0; b < p.buffers.size(); ++b)
     p.buffers[b].last = buffer_last[b] == INT_MAX ? end : std::max(buffer_last[b], p.buffers[b].first);
@@ -310,6 +329,7 @@ std::string Plan::describe() const {
     if (in_place[size_t(id)]) s += " in-place";
     if (alias_of[size_t(id)] >= 0) s += fmt::format(" alias of n{}", alias_of[size_t(id)]);
     if (elided[size_t(id)]) s += " elided";
+    if (runs_with_next[k]) s += " with next";
     if (fused_root(id)) {
       s += " fuses";
       for (int m : members(id)) s += fmt::format(" {}", op_name(graph->node(m).op));

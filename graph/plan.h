@@ -3,7 +3,8 @@
 // when a source dies there, reshape made an alias, and an assign's value written straight
 // into its target when nothing reads the old contents later. Chains of elementwise ops whose
 // intermediates are used once become fusion groups: a group runs as one loop over cache-sized
-// blocks, and its intermediates never touch memory.
+// blocks, and its intermediates never touch memory. Two adjacent matrix products that do not
+// read each other (a backward pass's dW and dx) are paired: a backend may run them side by side.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,6 +34,7 @@ struct CompileOptions {
   bool in_place = true;      // reuse a dying input's buffer for elementwise ops
   bool elide_assign = true;  // compute an assign's value straight into its target
   bool fuse = true;          // run chains of elementwise ops as one blocked loop
+  bool pair_matmuls = true;  // let two adjacent independent matrix products run side by side
 };
 
 struct Plan {
@@ -47,6 +49,7 @@ struct Plan {
   std::vector<char> elided;       // per assign node: the value was written into the target directly
   std::vector<int> group;         // per node: the root of its fusion group (a root names itself), or -1
   std::vector<std::vector<int>> operands;  // per node that is a step: what it reads (a group: from outside)
+  std::vector<char> runs_with_next;  // per step position: may run at the same time as the next step
   std::vector<PlanBuffer> buffers;
   int64_t arena_bytes = 0;
   std::vector<int> inputs, constants, outputs;

@@ -22,7 +22,10 @@ void shuffled_order(int64_t* order, int64_t n, uint64_t seed, uint64_t stream) {
   }
 }
 
+// Rows come from all over a large array (cache and TLB misses): both cores fetch, for a batch
+// worth splitting (the trainer's 150 x 784 gather took 0.11 ms on one thread, 8% of a step).
 void gather_rows(float* out, const float* images, int dim, const int64_t* rows, int64_t count) {
+#pragma omp parallel for schedule(static) if (count * dim >= 16384)
   for (int64_t r = 0; r < count; ++r)
     std::memcpy(out + r * dim, images + rows[r] * dim, sizeof(float) * size_t(dim));
 }

@@ -102,6 +102,7 @@ TEST_CASE("assign elision and in-place give the same numbers as plain copies", "
   plain.in_place = false;
   plain.elide_assign = false;
   plain.fuse = false;
+  plain.pair_matmuls = false;
   CHECK(losses({}) == losses(plain));
 }
 
@@ -123,6 +124,15 @@ TEST_CASE("elementwise chains fuse into one loop, and the update writes straight
   }
   CHECK(groups >= 1);
   CHECK(elided == 4);  // every parameter's update
+  // The decoder's dW and the hidden layer's gradient are independent products: paired.
+  int pairs = 0;
+  for (size_t k = 0; k < p.steps.size(); ++k)
+    if (p.runs_with_next[k]) {
+      ++pairs;
+      CHECK(p.graph->node(p.steps[k]).op == OpCode::matmul);
+      CHECK(p.graph->node(p.steps[k + 1]).op == OpCode::matmul);
+    }
+  CHECK(pairs >= 1);
 }
 
 TEST_CASE("reshape is an alias, not a copy", "[plan]") {
