@@ -46,6 +46,7 @@ TEST_CASE("buffers that are live at the same time never overlap", "[plan]") {
   ag::testing::TinyAutoencoder m(16);
   CompileOptions options;
   options.fuse = GENERATE(false, true);
+  options.pair_matmuls = GENERATE(false, true);
   Plan p = compile(m.outputs(), options);
   REQUIRE(p.buffers.size() > 3);
   for (size_t a = 0; a < p.buffers.size(); ++a)
@@ -108,7 +109,9 @@ TEST_CASE("assign elision and in-place give the same numbers as plain copies", "
 
 TEST_CASE("elementwise chains fuse into one loop, and the update writes straight into the parameter", "[plan]") {
   ag::testing::TinyAutoencoder m(8, 0.5f, 64, 8);
-  Plan p = compile(m.outputs());
+  CompileOptions options;
+  options.pair_matmuls = true;
+  Plan p = compile(m.outputs(), options);
   int groups = 0, elided = 0;
   for (int id : p.steps) {
     if (p.fused_root(id)) {
