@@ -44,8 +44,7 @@ SHARED_MNIST := $(wildcard ../shared/data/mnist/train-images-idx3-ubyte.gz)
 export AEGRAPH_DATA ?= $(if $(SHARED_MNIST),$(abspath ../shared/data/mnist))
 
 train: build
-	./build/bin/ae-train --model ae --out runs/tutorial
-	@echo "report: $$(pwd)/runs/tutorial/report.html"
+	./build/bin/ae-train --model ae --out runs/tutorial   # prints where its report.html is
 
 bench: build bench-deps
 	./build/bin/aebench --model ae,dae,cae,sae,deep,vae --batch 150 --threads 2 --peer torch
