@@ -19,6 +19,18 @@ AG_HD int64_t broadcast_index(uint8_t mode, int64_t i, int64_t j, int64_t N) {
   return mode == bc_full ? i * N + j : mode == bc_row ? j : mode == bc_col ? i : 0;
 }
 
+// A tensor seen as [outer, n, inner] around one axis: how reductions and shape copies walk it.
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+inline AxisSplit split_at_axis(const Shape& s, int axis) {
+  AxisSplit a;
+  a.n = s.dim[axis];
+  for (int k = 0; k < axis; ++k) a.outer *= s.dim[k];
+  for (int k = axis + 1; k < s.rank; ++k) a.inner *= s.dim[k];
+  return a;
+}
+
 // numpy's rule (right-aligned, 1 stretches); false when the shapes do not broadcast.
 bool broadcast_shape(const Shape& a, const Shape& b, Shape* out);
 // The M x N split and each operand's mode; false when no split describes both operands.

@@ -88,11 +88,7 @@ void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float
 // x seen as [outer, n, inner]; each output element is summed in order over n.
 template <class T>
 void sum_over_axis(const KernelCall& c) {
-  const Shape& s = c.in[0].shape;
-  const int axis = int(c.node->attrs.i[0]);
-  int64_t outer = 1, inner = 1, n = s.dim[axis];
-  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
-  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  const auto [outer, n, inner] = split_at_axis(c.in[0].shape, int(c.node->attrs.i[0]));
   const T* x = c.in[0].ptr<T>();
   T* y = c.out.ptr<T>();
   if (inner == 1) {
@@ -124,11 +120,7 @@ void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over
 // log sum exp along an axis of [outer, n, inner], shifted by the maximum so nothing overflows.
 template <class T>
 void logsumexp_over_axis(const KernelCall& c) {
-  const Shape& s = c.in[0].shape;
-  const int axis = int(c.node->attrs.i[0]);
-  int64_t outer = 1, inner = 1, n = s.dim[axis];
-  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
-  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  const auto [outer, n, inner] = split_at_axis(c.in[0].shape, int(c.node->attrs.i[0]));
   const T* x = c.in[0].ptr<T>();
   T* y = c.out.ptr<T>();
 #pragma omp parallel for collapse(2) schedule(static) if (outer * n * inner > cpu::parallel_grain)

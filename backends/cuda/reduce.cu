@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "backends/cuda/device_loops.cuh"
+#include "ops/broadcast.h"
 #include "ops/functors.h"
 
 namespace ag::cuda {
@@ -121,12 +122,7 @@ __global__ void sum_columns(const T* x, T* y, int64_t outer, int64_t n, int64_t 
 
 template <class T>
 void launch_sum_axis(const KernelCall& c, const Context& ctx) {
-  const Shape& s = c.in[0].shape;
-  const int axis = int(c.node->attrs.i[0]);
-  int64_t outer = 1, inner = 1;
-  const int64_t n = s.dim[axis];
-  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
-  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  const auto [outer, n, inner] = split_at_axis(c.in[0].shape, int(c.node->attrs.i[0]));
   if (outer * inner == 0) return;
   if (inner == 1) {
     const unsigned blocks = unsigned(std::min<int64_t>(outer, max_grid_blocks));
@@ -159,14 +155,10 @@ __global__ void logsumexp_lines(const T* x, T* y, int64_t outer, int64_t n, int6
 }
 template <class T>
 void launch_logsumexp(const KernelCall& c, const Context& ctx) {
-  const Shape& s = c.in[0].shape;
-  const int axis = int(c.node->attrs.i[0]);
-  int64_t outer = 1, inner = 1;
-  for (int k = 0; k < axis; ++k) outer *= s.dim[k];
-  for (int k = axis + 1; k < s.rank; ++k) inner *= s.dim[k];
+  const auto [outer, n, inner] = split_at_axis(c.in[0].shape, int(c.node->attrs.i[0]));
   if (outer * inner == 0) return;
   const unsigned blocks = unsigned(std::min<int64_t>((outer * inner + block_threads - 1) / block_threads, max_grid_blocks));
-  logsumexp_lines<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.out.ptr<T>(), outer, s.dim[axis], inner);
+  logsumexp_lines<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.out.ptr<T>(), outer, n, inner);
   check_launch("logsumexp");
 }
 void logsumexp(const KernelCall& c, const Context& ctx) {
