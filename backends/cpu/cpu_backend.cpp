@@ -166,16 +166,13 @@ void broadcast(const KernelCall& c) {
 }
 void broadcast_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? broadcast<float>(c) : broadcast<double>(c); }
 
-// Shape copies see tensors as [outer, axis, inner] in bytes.
+// Shape copies see tensors as [outer, axis, inner], inner in bytes.
 struct AxisView {
-  int64_t outer = 1, inner_bytes;
+  int64_t outer = 1, inner_bytes = 1;
 };
 AxisView axis_view(const Shape& s, int axis, size_t elem) {
-  AxisView v;
-  v.inner_bytes = int64_t(elem);
-  for (int k = 0; k < axis; ++k) v.outer *= s.dim[k];
-  for (int k = axis + 1; k < s.rank; ++k) v.inner_bytes *= s.dim[k];
-  return v;
+  const AxisSplit a = split_at_axis(s, axis);
+  return AxisView{a.outer, a.inner * int64_t(elem)};
 }
 
 // Copies `src` (axis length len) into `dst` (axis length total) at offset `at`, or back.

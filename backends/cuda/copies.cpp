@@ -2,6 +2,7 @@
 // (2D) device-to-device copies on the context's stream. A tensor is seen as [outer, axis, inner]
 // in bytes, as in the CPU backend; each outer slice moves one contiguous run of bytes.
 #include "backends/cuda/kernels.h"
+#include "ops/broadcast.h"
 
 namespace ag::cuda {
 
@@ -12,11 +13,8 @@ struct AxisView {
 };
 
 AxisView axis_view(const Shape& s, int axis, size_t elem) {
-  AxisView v;
-  v.inner_bytes = int64_t(elem);
-  for (int k = 0; k < axis; ++k) v.outer *= s.dim[k];
-  for (int k = axis + 1; k < s.rank; ++k) v.inner_bytes *= s.dim[k];
-  return v;
+  const AxisSplit a = split_at_axis(s, axis);  // the same split the reductions use
+  return AxisView{a.outer, a.inner * int64_t(elem)};
 }
 
 // Copies `len` positions along the axis: src [outer, src_len, inner] from src_at into
