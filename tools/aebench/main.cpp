@@ -147,6 +147,10 @@ int main(int argc, char** argv) {
                run.repeats, data.description);
     fmt::print("aebench: OpenBLAS {} (core {}), {} cores, load average {:.2f}\n", openblas_get_config(),
                openblas_get_corename(), std::thread::hardware_concurrency(), load_average());
+    if (openblas_get_parallel() != 2)  // 0 sequential, 1 pthreads, 2 OpenMP
+      fmt::print(stderr, "aebench: warning: this OpenBLAS is not its OpenMP build (openblas_get_parallel() = {}); "
+                         "its thread pool and our OpenMP team will compete for the cores. Install "
+                         "libopenblas-openmp-dev and reconfigure (docs/benchmarks.md)\n", openblas_get_parallel());
     const bool with_peer = !run.peer.empty();
     if (with_peer)
       fmt::print("aebench: the peer (PyTorch, {} {}) runs each round at our thread count and at torch's default, "
