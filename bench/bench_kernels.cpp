@@ -13,9 +13,11 @@ using namespace ag;
 
 namespace {
 
-// Builds y = f(inputs) over f32 inputs of the given shapes, fills them and times run().
+// Builds y = f(inputs) over f32 inputs of the given shapes, fills them and times run(). The
+// inputs hold values in [0, 1); with `spread`, the first one holds values in [-spread, spread)
+// (saturated logits: exp's argument out of its fast range).
 void run_plan(benchmark::State& state, std::vector<Shape> shapes, const std::function<Value(std::vector<Value>&)>& f,
-              double flops, double bytes) {
+              double flops, double bytes, float spread = 0) {
   Graph g;
   std::vector<Value> in;
   for (size_t k = 0; k < shapes.size(); ++k) in.push_back(input(g, shapes[k], fmt::format("x{}", k)));
@@ -24,6 +26,10 @@ void run_plan(benchmark::State& state, std::vector<Shape> shapes, const std::fun
   for (const Value& v : in) {
     float* p = ex.input(v).ptr<float>();
     for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = 0.001f * float(i % 997);
+  }
+  if (spread > 0) {
+    float* p = ex.input(in[0]).ptr<float>();
+    for (int64_t i = 0; i < in[0].shape().numel(); ++i) p[i] = spread * (0.002f * float(i % 1000) - 1);
   }
   for (auto _ : state) ex.run();
   if (flops > 0) state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -43,12 +49,13 @@ BENCHMARK_CAPTURE(BM_gemm, dec_dW_784x150_150x128, 784, 150, 128, true, false)->
 BENCHMARK_CAPTURE(BM_gemm, dec_dh_150x784_784x128, 150, 784, 128, false, false)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, enc_dW_128x150_150x784, 128, 150, 784, true, false)->Arg(1)->Arg(2);
 
-void BM_unary(benchmark::State& state, Value (*f)(Value)) {
+void BM_unary(benchmark::State& state, Value (*f)(Value), float spread = 0) {
   set_num_threads(int(state.range(1)));
   const int64_t n = state.range(0);
-  run_plan(state, {Shape{n}}, [&](std::vector<Value>& x) { return f(x[0]); }, 0, 8.0 * double(n));
+  run_plan(state, {Shape{n}}, [&](std::vector<Value>& x) { return f(x[0]); }, 0, 8.0 * double(n), spread);
 }
 BENCHMARK_CAPTURE(BM_unary, sigmoid, sigmoid)->Args({150 * 784, 1})->Args({150 * 784, 2});
+BENCHMARK_CAPTURE(BM_unary, sigmoid_saturated, sigmoid, 120.0f)->Args({150 * 784, 1})->Args({150 * 784, 2});
 BENCHMARK_CAPTURE(BM_unary, relu, relu)->Args({150 * 784, 1})->Args({150 * 784, 2});
 BENCHMARK_CAPTURE(BM_unary, exp, exp)->Args({150 * 784, 1})->Args({150 * 784, 2});
 BENCHMARK_CAPTURE(BM_unary, log, log)->Args({150 * 784, 1})->Args({150 * 784, 2});
@@ -61,12 +68,14 @@ void BM_binary(benchmark::State& state, Value (*f)(Value, Value)) {
 BENCHMARK_CAPTURE(BM_binary, mul, mul)->Args({150 * 784, 1})->Args({150 * 784, 2});
 BENCHMARK_CAPTURE(BM_binary, sigmoid_grad, sigmoid_grad)->Args({150 * 784, 1})->Args({150 * 784, 2});
 
-void BM_loss(benchmark::State& state, Value (*f)(Value, Value)) {
+void BM_loss(benchmark::State& state, Value (*f)(Value, Value), float spread = 0) {
   set_num_threads(int(state.range(1)));
   const int64_t n = state.range(0);
-  run_plan(state, {Shape{n}, Shape{n}}, [&](std::vector<Value>& x) { return f(x[0], x[1]); }, 0, 8.0 * double(n));
+  run_plan(state, {Shape{n}, Shape{n}}, [&](std::vector<Value>& x) { return f(x[0], x[1]); }, 0, 8.0 * double(n),
+           spread);
 }
 BENCHMARK_CAPTURE(BM_loss, bce_with_logits, bce_with_logits)->Args({150 * 784, 1})->Args({150 * 784, 2});
+BENCHMARK_CAPTURE(BM_loss, bce_with_logits_saturated, bce_with_logits, 120.0f)->Args({150 * 784, 1})->Args({150 * 784, 2});
 
 void BM_bias_grad(benchmark::State& state) {  // sum over the batch axis, as a bias gradient
   set_num_threads(int(state.range(0)));

@@ -4,7 +4,9 @@
 // errors that name the op and both shapes.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "graph/aegraph.h"
 #include "ops/functors.h"
@@ -44,6 +46,49 @@ TEST_CASE("elementwise maps compute their formulas", "[forward]") {
   CHECK(c.at(4) == 0);
   auto c2 = run_one({1}, [](int64_t) { return 0.7; }, [](Value x) { return clamp(x, -0.5f, 0.1f); });
   CHECK(c2.at(0) == Approx(0.1).epsilon(1e-7));
+}
+
+TEST_CASE("sigmoid, softplus and BCE on logits far out: exact inside exp's range, flushed past it", "[forward]") {
+  // f32 through the vectorised loops, where glibc's exp would take its slow path past +-87.
+  const std::vector<float> xs = {-1e30f, -120.f, -88.f, -87.5f, -86.f, -30.f, -1.f, -0.f, 0.f, 0.5f, 30.f,
+                                 86.f,   87.5f,  88.f,  120.f,  1e30f, INFINITY, -INFINITY, NAN};
+  const int64_t n = int64_t(xs.size());
+  Graph g;
+  Value x = input(g, {n}, "x");
+  Value sig = sigmoid(x), sp = softplus(x);
+  Executor ex(compile({sig, sp}));
+  std::copy(xs.begin(), xs.end(), ex.input(x).ptr<float>());
+  ex.run();
+  HostTensor s = ex.read(sig), p = ex.read(sp);
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = xs[size_t(i)];
+    INFO("x = " << v);
+    if (std::isnan(v)) {
+      CHECK(std::isnan(s.at(i)));
+      CHECK(std::isnan(p.at(i)));
+    } else if (std::fabs(v) <= 87) {  // bit for bit the plain formulas
+      CHECK(float(s.at(i)) == 1.0f / (1.0f + std::exp(-v)));
+      CHECK(float(p.at(i)) == std::max(v, 0.0f) + std::log1p(std::exp(-std::fabs(v))));
+    } else {
+      CHECK(s.at(i) == (v > 0 ? 1.0 : 0.0));
+      CHECK(p.at(i) == (v > 0 ? double(v) : 0.0));
+    }
+  }
+  // One BCE term per logit, against target 0: softplus(z).
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = xs[size_t(i)];
+    if (std::isnan(v) || std::isinf(v) || std::fabs(v) > 1e20f) continue;
+    Graph g1;
+    Value z = input(g1, {1}, "z"), t = input(g1, {1}, "t");
+    Value l = bce_with_logits(z, t);
+    Executor e1(compile({l}));
+    *e1.input(z).ptr<float>() = v;
+    *e1.input(t).ptr<float>() = 0;
+    e1.run();
+    INFO("z = " << v);
+    CHECK(e1.read(l).at(0) == Approx(std::fabs(v) <= 87 ? std::max(v, 0.0f) + std::log1p(std::exp(-std::fabs(v)))
+                                                          : std::max(v, 0.0f)).epsilon(1e-6).margin(1e-30));
+  }
 }
 
 TEST_CASE("broadcasting of rows, columns and scalars", "[forward]") {
