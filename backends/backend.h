@@ -12,7 +12,8 @@
 namespace ag {
 
 // One elementwise op inside a fused group. Operand k >= 0 is the call's input k; k < 0 is the
-// result of the group's op -(k+1), computed earlier in the same block.
+// result of the group's op -(k+1), computed earlier in the same block. An assign member stores
+// its value's block (b) into its target (input a), which later ops then read as its result.
 struct FusedOp {
   const Node* node = nullptr;
   int a = 0, b = 0;

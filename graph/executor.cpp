@@ -66,7 +66,7 @@ Executor::Executor(Plan plan, Device device)
     if (plan_.storage[size_t(id)] == Storage::arena && plan_.alias_of[size_t(id)] < 0)
       node_data_[size_t(id)] = static_cast<char*>(arena_) + plan_.buffers[size_t(b)].offset;
   }
-  for (int id : plan_.steps)  // aliases (reshape, assign, elided values) share their home's memory
+  for (int id = 0; id < n; ++id)  // aliases (reshape, assign, elided values) share their home's memory
     if (plan_.alias_of[size_t(id)] >= 0) node_data_[size_t(id)] = node_data_[size_t(plan_.home(id))];
 
   // Lay out every call once; run() only walks these arrays (reserved up front: calls point into them).

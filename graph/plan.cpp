@@ -88,27 +88,56 @@ bool fusible(const Graph& g, int id) {
   return n > 1;
 }
 
+// An assign a group can hold: its target is an external tensor of its size, and its value a
+// node the group absorbs with it. In the group's loop it stores each block of the value into the
+// target and hands it on, so an optimiser's new state and its parameter update are one pass.
+bool fusible_assign(const Graph& g, int id) {
+  const Node& node = g.node(id);
+  if (node.op != OpCode::assign) return false;
+  const Node& target = g.node(node.in[0]);
+  return target.op == OpCode::external && target.shape.numel() == node.shape.numel() && node.shape.numel() > 1;
+}
+
 // Fusion groups, found from the last node back: a fusible node roots a group unless a group has
 // absorbed it already; it absorbs each fusible operand of the same size and dtype whose only
-// reader is inside the group and which no one asked to see.
+// reader is inside the group and which no one asked to see. It also absorbs an assign (with its
+// value) when the assign's other readers all come after the group: the stored target is then
+// what they read.
 void find_groups(const Graph& g, const std::vector<char>& live, const std::vector<char>& is_output,
-                 const std::vector<int>& readers, std::vector<int>& group) {
+                 const std::vector<std::vector<int>>& readers, const std::vector<char>& keep_out,
+                 std::vector<int>& group) {
   for (int root = g.size() - 1; root >= 0; --root) {
     if (!live[size_t(root)] || group[size_t(root)] >= 0 || !fusible(g, root)) continue;
     const Node& rn = g.node(root);
     std::vector<int> members = {root}, todo = {root};
     group[size_t(root)] = root;
-    while (!todo.empty() && int(members.size()) < max_fused_ops) {
+    auto absorbable = [&](int src) {
+      const Node& sn = g.node(src);
+      return group[size_t(src)] < 0 && !is_output[size_t(src)] && readers[size_t(src)].size() == 1 && fusible(g, src) &&
+             sn.shape.numel() == rn.shape.numel() && sn.dtype == rn.dtype;
+    };
+    auto read_after = [&](int src) {  // every reader of src is in this group or runs after it
+      for (int r : readers[size_t(src)])
+        if (group[size_t(r)] != root && r < root) return false;
+      return true;
+    };
+    while (!todo.empty()) {
       int id = todo.back();
       todo.pop_back();
       for (int src : g.node(id).in) {
-        const Node& sn = g.node(src);
-        if (group[size_t(src)] >= 0 || is_output[size_t(src)] || readers[size_t(src)] != 1 || !fusible(g, src) ||
-            sn.shape.numel() != rn.shape.numel() || sn.dtype != rn.dtype || int(members.size()) >= max_fused_ops)
-          continue;
-        group[size_t(src)] = root;
-        members.push_back(src);
-        todo.push_back(src);
+        const int room = max_fused_ops - int(members.size());
+        if (room >= 1 && absorbable(src)) {
+          group[size_t(src)] = root;
+          members.push_back(src);
+          todo.push_back(src);
+        } else if (room >= 2 && group[size_t(src)] < 0 && !keep_out[size_t(src)] && fusible_assign(g, src) && g.node(src).dtype == rn.dtype &&
+                   g.node(src).shape.numel() == rn.shape.numel() && read_after(src) && absorbable(g.node(src).in[1])) {
+          const int value = g.node(src).in[1];
+          group[size_t(src)] = group[size_t(value)] = root;
+          members.push_back(src);
+          members.push_back(value);
+          todo.push_back(value);
+        }
       }
     }
     if (members.size() == 1) group[size_t(root)] = -1;  // nothing to fuse with: a plain kernel
@@ -151,14 +180,36 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
   for (int id = n - 1; id >= 0; --id)
     if (live[size_t(id)])
       for (int src : g.node(id).in) live[size_t(src)] = 1;
-  std::vector<int> readers(size_t(n), 0);  // distinct live nodes reading each node
+  std::vector<std::vector<int>> readers(static_cast<size_t>(n));  // distinct live nodes reading each node
   for (int id = 0; id < n; ++id) {
     if (!live[size_t(id)]) continue;
     const std::vector<int>& in = g.node(id).in;
     for (size_t k = 0; k < in.size(); ++k)
-      if (std::find(in.begin(), in.begin() + long(k), in[k]) == in.begin() + long(k)) ++readers[size_t(in[k])];
+      if (std::find(in.begin(), in.begin() + long(k), in[k]) == in.begin() + long(k)) readers[size_t(in[k])].push_back(id);
   }
-  if (options.fuse) find_groups(g, live, is_output, readers, p.group);
+  if (options.fuse) {
+    // A fused assign stores its target block by block, so its group may read the target only
+    // where it writes it: an assign whose group reads another view of the target stays out.
+    std::vector<char> keep_out(size_t(n), 0);
+    for (bool again = true; again;) {
+      again = false;
+      std::fill(p.group.begin(), p.group.end(), -1);
+      find_groups(g, live, is_output, readers, keep_out, p.group);
+      for (int id = 0; id < n; ++id) {
+        const int root = p.group[size_t(id)];
+        if (root < 0 || root == id || g.node(id).op != OpCode::assign) continue;
+        const Node& an = g.node(id);
+        const Tensor& target = g.node(an.in[0]).external;
+        for (int m : p.members(root))
+          for (int src : g.node(m).in) {
+            const Node& sn = g.node(src);
+            if (sn.op == OpCode::external && overlaps(sn.external, target) &&
+                (sn.external.data != target.data || sn.shape.numel() != an.shape.numel()))
+              keep_out[size_t(id)] = 1, again = true;
+          }
+      }
+    }
+  }
 
   // Steps in id order (a topological order); leaves and group members are not steps. A group
   // runs at its root's position and reads its operands from outside the group there.
@@ -170,7 +221,10 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
     if (node.op == OpCode::input) { p.storage[size_t(id)] = Storage::input; p.inputs.push_back(id); }
     else if (node.op == OpCode::constant) { p.storage[size_t(id)] = Storage::constant; p.constants.push_back(id); }
     else if (node.op == OpCode::external) p.storage[size_t(id)] = Storage::external;
-    else if (root >= 0 && root != id) p.storage[size_t(id)] = Storage::fused;
+    else if (root >= 0 && root != id && node.op == OpCode::assign) {  // stored into its target by the group
+      p.storage[size_t(id)] = Storage::external;
+      p.alias_of[size_t(id)] = node.in[0];
+    } else if (root >= 0 && root != id) p.storage[size_t(id)] = Storage::fused;
     else { pos[size_t(id)] = int(p.steps.size()); p.steps.push_back(id); }
   }
   for (int id : p.steps) {
@@ -193,11 +247,12 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
   std::vector<int> externals;
   for (int id = 0; id < n; ++id)
     if (live[size_t(id)] && g.node(id).op == OpCode::external) externals.push_back(id);
-  for (int id : p.steps) {
+  for (int id = 0; id < n; ++id) {
     const Node& an = g.node(id);
-    if (an.op != OpCode::assign) continue;
+    if (!live[size_t(id)] || an.op != OpCode::assign) continue;
     const Tensor& target = g.node(an.in[0]).external;
     const int value = an.in[1];
+    const int step = p.group[size_t(id)] >= 0 ? p.group[size_t(id)] : id;  // a fused assign runs with its group
     const bool value_is_step = pos[size_t(value)] >= 0;
     // The last other step that reads the target's old contents, through any external view of it.
     int last_read = -1;
@@ -205,16 +260,17 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
     for (int ext : externals) {
       if (!overlaps(g.node(ext).external, target)) continue;
       for (int sid : p.steps) {
-        if (sid == id) continue;
+        if (sid == step) continue;
         const std::vector<int>& ops = p.operands[size_t(sid)];
         if (std::find(ops.begin(), ops.end(), ext) == ops.end()) continue;
         if (sid == value) value_reads_target = true;
         else last_read = std::max(last_read, pos[size_t(sid)]);
       }
     }
-    if (last_read > pos[size_t(id)])
+    if (last_read > pos[size_t(step)])
       throw Error(fmt::format("compile: '{}' is read (by node {}) after the assign (node {}) that overwrites it",
                               g.node(an.in[0]).name, p.steps[size_t(last_read)], id));
+    if (step != id) continue;  // stored by its group (checked when the groups were formed)
     if (!options.elide_assign || !value_is_step || is_output[size_t(value)] || p.storage[size_t(value)] != Storage::none)
       continue;
     const Node& vn = g.node(value);

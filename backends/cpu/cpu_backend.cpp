@@ -266,19 +266,27 @@ void fused_kernel(const KernelCall& c) {
 #pragma omp parallel for schedule(static) if (n > cpu::parallel_grain)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     alignas(64) T scratch[max_fused_ops][block];
+    const T* result[max_fused_ops];  // where each op's block is
     const int64_t lo = blk * block, len = std::min(block, n - lo);
     // Where operand k of this block is, and whether it is one value for all elements.
     auto operand = [&](int k, bool* scalar) -> const T* {
       if (k < 0) {
         *scalar = false;
-        return scratch[-k - 1];
+        return result[-k - 1];
       }
       *scalar = c.in[k].numel() == 1;
       return *scalar ? c.in[k].ptr<T>() : c.in[k].ptr<T>() + lo;
     };
     for (int j = 0; j < c.nfused; ++j) {
       const FusedOp& op = c.fused[j];
+      if (op.node->op == OpCode::assign) {  // store the value's block into the target (input a)
+        T* target = static_cast<T*>(c.in[op.a].data) + lo;
+        std::memcpy(target, result[-op.b - 1], sizeof(T) * size_t(len));
+        result[j] = target;
+        continue;
+      }
       T* y = j == c.nfused - 1 ? c.out.ptr<T>() + lo : scratch[j];
+      result[j] = y;
       bool sa = false, sb = false;
       const T* a = operand(op.a, &sa);
       const T* b = op.node->in.size() > 1 ? operand(op.b, &sb) : nullptr;

@@ -4,6 +4,10 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 #include <cstdlib>
 #include <new>
 
@@ -120,8 +124,8 @@ TEST_CASE("elementwise chains fuse into one loop, and the update writes straight
       CHECK(members.size() >= 2);
       CHECK(int(members.size()) <= max_fused_ops);
       CHECK(members.back() == id);
-      for (int mbr : members)
-        if (mbr != id) CHECK(p.storage[size_t(mbr)] == Storage::fused);
+      for (int mbr : members)  // in-loop values; an assign stores into its target
+        if (mbr != id) CHECK(p.storage[size_t(mbr)] == (p.graph->node(mbr).op == OpCode::assign ? Storage::external : Storage::fused));
     }
     elided += p.elided[size_t(id)];
   }
@@ -136,6 +140,81 @@ TEST_CASE("elementwise chains fuse into one loop, and the update writes straight
       CHECK(p.graph->node(p.steps[k + 1]).op == OpCode::matmul);
     }
   CHECK(pairs >= 1);
+}
+
+namespace {
+
+int fused_assigns(const Plan& p) {
+  int k = 0;
+  for (int id = 0; id < p.graph->size(); ++id)
+    k += p.graph->node(id).op == OpCode::assign && p.group[size_t(id)] >= 0;
+  return k;
+}
+
+// s <- s + x^2 (read back as s_new), w <- w - x / (sqrt(s_new) + 0.001): Adagrad's shape, over
+// f32 memory; with other_offset, s's new value also adds half of state[other_offset, + n). Returns w and s after
+// three runs.
+// `fused` gets how many assigns the plan fused, `described` the plan.
+std::pair<std::vector<float>, std::vector<float>> state_update(CompileOptions options, int other_offset = -1,
+                                                               int* fused = nullptr, std::string* described = nullptr) {
+  constexpr int64_t n = 3000;
+  HostTensor state(Shape{2 * n}, DType::f32), w(Shape{n}, DType::f32);
+  for (int64_t i = 0; i < 2 * n; ++i) state.set(i, 0.1 + 0.001 * double(i % 17));
+  for (int64_t i = 0; i < n; ++i) w.set(i, std::sin(double(i)));
+  Tensor s_view = state.view();  // s is state[1000, 1000 + n)
+  s_view.shape = Shape{n};
+  s_view.data = state.ptr<float>() + 1000;
+  Graph g;
+  Value x = input(g, {n}, "x");
+  Value sv = external(g, s_view, "s"), wv = external(g, w.view(), "w");
+  Value acc = sv + square(x);
+  if (other_offset >= 0) {
+    Tensor o = s_view;
+    o.data = state.ptr<float>() + other_offset;
+    acc = acc + external(g, o, "s_shifted") * 0.5f;
+  }
+  Value s_new = assign(sv, acc);
+  Value w_new = assign(wv, wv - x / (sqrt(s_new) + 0.001f));
+  Executor ex(compile({s_new, w_new}, options));
+  if (fused) *fused = fused_assigns(ex.plan());
+  if (described) *described = ex.plan().describe();
+  for (int run = 0; run < 3; ++run) {
+    float* px = ex.input(x).ptr<float>();
+    for (int64_t i = 0; i < n; ++i) px[i] = float(std::cos(double(i + run)));
+    ex.run();
+  }
+  std::vector<float> wo(static_cast<size_t>(n)), so(static_cast<size_t>(2 * n));
+  for (int64_t i = 0; i < n; ++i) wo[size_t(i)] = float(w.at(i));
+  for (int64_t i = 0; i < 2 * n; ++i) so[size_t(i)] = float(state.at(i));
+  return {wo, so};
+}
+
+}  // namespace
+
+TEST_CASE("a state's assign is stored inside its update's loop, with the numbers of plain copies", "[plan]") {
+  CompileOptions plain;
+  plain.fuse = false;
+  plain.elide_assign = false;
+  int n_fused = -1;
+  std::string plan;
+  const auto fused = state_update({}, -1, &n_fused, &plan);
+  INFO(plan);
+  CHECK(n_fused == 1);
+  CHECK(fused == state_update(plain));
+}
+
+TEST_CASE("an assign stays out of a group that reads its target through another view", "[plan]") {
+  // The new s also reads s shifted back by 100 elements: stored block by block, each block would
+  // read what the one before it stored, so the assign must run as its own step.
+  CompileOptions plain;
+  plain.fuse = false;
+  plain.elide_assign = false;
+  int n_fused = -1;
+  std::string plan;
+  const auto fused = state_update({}, 900, &n_fused, &plan);
+  INFO(plan);
+  CHECK(n_fused == 0);
+  CHECK(fused == state_update(plain, 900));
 }
 
 TEST_CASE("reshape is an alias, not a copy", "[plan]") {
