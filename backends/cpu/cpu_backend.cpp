@@ -55,29 +55,68 @@ void random_kernel(const KernelCall& c) {
   else cpu::fill(d, c.out.ptr<double>(), c.out.numel(), uint32_t(*c.in[0].ptr<double>()));
 }
 
-// C = op(A) op(B) (+ a bias row): row-major GEMM, the bias copied into C first with beta = 1.
+// Products we split over the threads ourselves, one single-threaded OpenBLAS call per thread on
+// a band of C's rows or columns: on 2 cores that runs the tutorial's products at 170-200 GFLOP/s
+// where OpenBLAS's own two-thread GEMM reaches 150-175 (bench/bench_kernels.cpp, BM_gemm). Only
+// where it cannot change a bit of the result: the inner dimension fits one of OpenBLAS's K blocks
+// (then every element is one pass over K, however the threads share the work; past it OpenBLAS's
+// threaded and single-threaded drivers cut K differently), and every band is far above the size
+// where OpenBLAS switches to its small-matrix kernels, which add in another order.
+constexpr int split_max_k = 256;
+constexpr double split_min_band_work = 2e6;  // M N K of one band
+
+// C[m0:m1, n0:n1] = op(A) op(B) (+ bias) for that band of C: the bias copied in first, beta = 1.
 template <class T>
-void gemm(const KernelCall& c) {
+void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1) {
   const bool ta = c.node->attrs.i[0], tb = c.node->attrs.i[1];
   const Tensor &A = c.in[0], &B = c.in[1];
-  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
+  const int N = int(c.out.shape[1]);
   const int K = int(ta ? A.shape[0] : A.shape[1]);
-  T* C = c.out.ptr<T>();
+  const int lda = int(A.shape[1]), ldb = int(B.shape[1]);
+  T* C = c.out.ptr<T>() + int64_t(m0) * N + n0;
+  const int m = m1 - m0, n = n1 - n0;
+  if (m <= 0 || n <= 0) return;
   T beta = 0;
   if (c.nin == 3) {
-    const T* bias = c.in[2].ptr<T>();
-    for (int i = 0; i < M; ++i) std::memcpy(C + int64_t(i) * N, bias, sizeof(T) * size_t(N));
+    const T* bias = c.in[2].ptr<T>() + n0;
+    for (int i = 0; i < m; ++i) std::memcpy(C + int64_t(i) * N, bias, sizeof(T) * size_t(n));
     beta = 1;
   }
   if (K == 0) {
-    if (c.nin != 3) std::memset(C, 0, sizeof(T) * size_t(M) * size_t(N));
+    if (c.nin != 3)
+      for (int i = 0; i < m; ++i) std::memset(C + int64_t(i) * N, 0, sizeof(T) * size_t(n));
     return;
   }
+  const T* a = A.ptr<T>() + (ta ? int64_t(m0) : int64_t(m0) * lda);
+  const T* b = B.ptr<T>() + (tb ? int64_t(n0) * ldb : int64_t(n0));
   const auto opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
-  const int lda = int(A.shape[1]), ldb = int(B.shape[1]);
   if constexpr (sizeof(T) == 4)
-    cblas_sgemm(CblasRowMajor, opa, opb, M, N, K, 1.0f, A.ptr<T>(), lda, B.ptr<T>(), ldb, beta, C, N);
-  else cblas_dgemm(CblasRowMajor, opa, opb, M, N, K, 1.0, A.ptr<T>(), lda, B.ptr<T>(), ldb, beta, C, N);
+    cblas_sgemm(CblasRowMajor, opa, opb, m, n, K, 1.0f, a, lda, b, ldb, beta, C, N);
+  else cblas_dgemm(CblasRowMajor, opa, opb, m, n, K, 1.0, a, lda, b, ldb, beta, C, N);
+}
+
+int num_threads_now();
+
+template <class T>
+void gemm(const KernelCall& c) {
+  const bool ta = c.node->attrs.i[0];
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
+  const int K = int(ta ? c.in[0].shape[0] : c.in[0].shape[1]);
+  const int parts = omp_in_parallel() ? 1 : num_threads_now();
+  if (parts < 2 || K > split_max_k || double(M) * N * K / parts < split_min_band_work) {
+    gemm_band<T>(c, 0, M, 0, N);  // OpenBLAS threads it (or not) itself
+    return;
+  }
+  // Bands of the longer side, cut at multiples of 16 (the kernels' unrolling).
+  const bool by_rows = M >= N;
+  const int len = by_rows ? M : N;
+  const int step = (len / parts + 15) / 16 * 16;
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+  for (int p = 0; p < parts; ++p) {
+    const int lo = std::min(len, p * step), hi = p == parts - 1 ? len : std::min(len, (p + 1) * step);
+    if (by_rows) gemm_band<T>(c, lo, hi, 0, N);
+    else gemm_band<T>(c, 0, M, lo, hi);
+  }
 }
 void matmul_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? gemm<float>(c) : gemm<double>(c); }
 
@@ -413,6 +452,7 @@ class CpuBackend final : public Backend {
 };
 
 int g_threads = 0;
+int num_threads_now() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
 
 void run_call(const KernelCall& c) {
   if (c.nfused > 0) c.out.dtype == DType::f32 ? fused_kernel<float>(c) : fused_kernel<double>(c);

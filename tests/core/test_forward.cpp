@@ -266,6 +266,40 @@ TEST_CASE("reductions give the same bits whatever the thread count", "[forward]"
   CHECK(one == three);
 }
 
+TEST_CASE("matrix products split over threads give the bits of one single-threaded product", "[forward]") {
+  // The CPU backend cuts a product with a short inner dimension into bands of rows or columns,
+  // one single-threaded OpenBLAS call per thread. That must not change a bit: the tutorial's
+  // backward products (K = 150, the batch) and its decoder (K = 128), every transpose, a bias.
+  struct Case { int64_t m, k, n; bool ta, tb, bias; };
+  const Case cases[] = {{150, 128, 784, false, true, true}, {784, 150, 128, true, false, false},
+                        {128, 150, 784, true, false, false}, {150, 250, 500, false, false, true},
+                        {1000, 150, 784, true, true, false}, {150, 200, 30, false, true, true}};
+  for (const Case& c : cases) {
+    auto run = [&](int threads) {
+      set_num_threads(threads);
+      Graph g;
+      Value a = input(g, c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, "a");
+      Value b = input(g, c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, "b");
+      Value bias = input(g, {c.n}, "bias");
+      Value y = c.bias ? matmul(a, b, c.ta, c.tb, bias) : matmul(a, b, c.ta, c.tb);
+      Executor ex(compile({y}));
+      for (Value v : {a, b, bias}) {
+        if (v.id == bias.id && !c.bias) continue;
+        float* p = ex.input(v).ptr<float>();
+        for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = float(std::sin(0.37 * double(i) + double(v.id)));
+      }
+      ex.run();
+      HostTensor out = ex.read(y);
+      return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out.numel());
+    };
+    const std::vector<float> one = run(1), two = run(2), three = run(3);
+    set_num_threads(0);
+    INFO(c.m << "x" << c.k << " * " << c.k << "x" << c.n << " ta " << c.ta << " tb " << c.tb);
+    CHECK(one == two);
+    CHECK(one == three);
+  }
+}
+
 TEST_CASE("shape errors name the op and both shapes", "[errors]") {
   Graph g;
   Value a = input(g, {2, 3}, "a"), b = input(g, {4, 5}, "b");
