@@ -142,6 +142,9 @@ AG_HD float unit_closed_left(uint32_t x) { return float(x >> 8) * (1.0f / 167772
 
 // A draw is a pure function of (seed, stream, step, index): the same on every backend and for
 // any thread split. attrs: i[0] = seed, i[1] = stream (the node's key), f[0], f[1] = parameters.
+// Two ways to draw: draw(i, step), one Philox block per value (parameter initialisation, the
+// augmentation's parameters); and the random ops' fills, which take four values from each block
+// (Philox makes four 32-bit words at once): element i is draw4(i / 4, step)[i % 4].
 struct DrawBase {
   uint32_t k0, k1;
   float p0, p1;
@@ -153,8 +156,11 @@ struct DrawBase {
 };
 struct UniformDraw : DrawBase {  // U[lo, hi): f[0] = lo, f[1] = hi
   using DrawBase::DrawBase;
-  template <class T> AG_HD T draw(uint64_t i, uint32_t step) const {
-    return T(p0) + (T(p1) - T(p0)) * T(unit_closed_left(bits(i, step).c[0]));
+  template <class T> AG_HD T from(uint32_t word) const { return T(p0) + (T(p1) - T(p0)) * T(unit_closed_left(word)); }
+  template <class T> AG_HD T draw(uint64_t i, uint32_t step) const { return from<T>(bits(i, step).c[0]); }
+  template <class T> AG_HD void draw4(uint64_t group, uint32_t step, T* out) const {
+    const Philox4x32 r = bits(group, step);
+    for (int j = 0; j < 4; ++j) out[j] = from<T>(r.c[j]);
   }
 };
 struct NormalDraw : DrawBase {  // N(mean, std^2) by Box-Muller: f[0] = mean, f[1] = std
@@ -165,11 +171,24 @@ struct NormalDraw : DrawBase {  // N(mean, std^2) by Box-Muller: f[0] = mean, f[
     float z = sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
     return T(p0) + T(p1) * T(z);
   }
+  // Each pair of words gives two values: the radius times the angle's cosine and its sine.
+  template <class T> AG_HD void draw4(uint64_t group, uint32_t step, T* out) const {
+    const Philox4x32 r = bits(group, step);
+    for (int j = 0; j < 4; j += 2) {
+      const float radius = sqrtf(-2.0f * logf(unit_open_left(r.c[j])));
+      const float angle = 6.28318530717958647692f * unit_closed_left(r.c[j + 1]);
+      out[j] = T(p0) + T(p1) * T(radius * cosf(angle));
+      out[j + 1] = T(p0) + T(p1) * T(radius * sinf(angle));
+    }
+  }
 };
 struct BernoulliDraw : DrawBase {  // 1 with probability p = f[0], else 0
   using DrawBase::DrawBase;
-  template <class T> AG_HD T draw(uint64_t i, uint32_t step) const {
-    return unit_closed_left(bits(i, step).c[0]) < p0 ? T(1) : T(0);
+  template <class T> AG_HD T from(uint32_t word) const { return unit_closed_left(word) < p0 ? T(1) : T(0); }
+  template <class T> AG_HD T draw(uint64_t i, uint32_t step) const { return from<T>(bits(i, step).c[0]); }
+  template <class T> AG_HD void draw4(uint64_t group, uint32_t step, T* out) const {
+    const Philox4x32 r = bits(group, step);
+    for (int j = 0; j < 4; ++j) out[j] = from<T>(r.c[j]);
   }
 };
 

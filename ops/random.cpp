@@ -1,4 +1,4 @@
-// Random fills from the counter RNG: element i of node k at step s is Philox(seed, k; i, s),
+// Random fills from the counter RNG: element i of node k at step s is word i % 4 of Philox(seed, k; i / 4, s),
 // so the noise is the same on every backend and thread split, and new at every step.
 #include <fmt/format.h>
 

@@ -14,6 +14,7 @@ float logf(float) __attribute__((simd("notinbranch")));
 float log1pf(float) __attribute__((simd("notinbranch")));
 float tanhf(float) __attribute__((simd("notinbranch")));
 float cosf(float) __attribute__((simd("notinbranch")));
+float sinf(float) __attribute__((simd("notinbranch")));
 double exp(double) __attribute__((simd("notinbranch")));
 double log(double) __attribute__((simd("notinbranch")));
 double log1p(double) __attribute__((simd("notinbranch")));
@@ -128,10 +129,17 @@ double sum(const T* x, int64_t n) {
   return total;
 }
 
+// y[i] = draw4(i / 4, step)[i % 4]: one Philox block for four elements.
 template <class D, class T>
 void fill(const D d, T* y, int64_t n, uint32_t step) {
+  const int64_t groups = n / 4;
 #pragma omp parallel for simd schedule(static) if (n > parallel_grain / 4)
-  for (int64_t i = 0; i < n; ++i) y[i] = d.template draw<T>(uint64_t(i), step);
+  for (int64_t g = 0; g < groups; ++g) d.template draw4<T>(uint64_t(g), step, y + 4 * g);
+  if (n % 4) {
+    T last[4];
+    d.template draw4<T>(uint64_t(groups), step, last);
+    for (int64_t i = 4 * groups; i < n; ++i) y[i] = last[i - 4 * groups];
+  }
 }
 
 }  // namespace ag::cpu
