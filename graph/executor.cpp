@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -20,6 +21,9 @@ Executor::Executor(Plan plan, Device device)
     options.fuse = false;
     plan_ = compile(plan_.output_values, options);
   }
+  if (const char* v = std::getenv("AEGRAPH_PLAN"); v && *v && *v != '0')  // print every plan as it is bound
+    fmt::print(stderr, "aegraph plan: program {} on {}, arena {} bytes\n{}", id_, to_string(device),
+               plan_.arena_bytes, plan_.describe());
   const Graph& g = *plan_.graph;
   const int n = g.size();
   node_data_.assign(size_t(n), nullptr);

@@ -146,6 +146,81 @@ void find_groups(const Graph& g, const std::vector<char>& live, const std::vecto
 
 }  // namespace
 
+namespace {
+
+// The step that produces node id's value (a fused member's is its group), or -1 for a leaf.
+int producer(const Plan& p, int id) {
+  if (p.group[size_t(id)] >= 0) return p.group[size_t(id)];
+  const Storage s = p.storage[size_t(id)];
+  return s == Storage::input || s == Storage::constant || (s == Storage::external && p.alias_of[size_t(id)] < 0) ? -1 : id;
+}
+
+}  // namespace
+
+// Updates run as early as they may: grad() and the optimiser create every update after the
+// whole backward pass, but the update of a layer's weight needs only that layer's gradient, and
+// run right after it the gradient (and the weight the backward pass just read) are still in
+// cache. A step that writes external memory (an assign, an assign's value, a group storing a
+// state) moves up to just after the last step producing what it reads and the last other step
+// reading the memory it overwrites. Nothing else moves, so every value is still computed before
+// it is read.
+void schedule_updates(const Graph& g, Plan& p, std::vector<int>& pos) {
+  const int n = g.size();
+  std::vector<int> targets_of;  // scratch: externals a step overwrites
+  auto writes = [&](int id) {
+    targets_of.clear();
+    const Node& node = g.node(id);
+    if (node.op == OpCode::assign) targets_of.push_back(node.in[0]);
+    for (int r = id + 1; r < n; ++r)  // the assign this step computes the value of
+      if (g.node(r).op == OpCode::assign && g.node(r).in[1] == id && (pos[size_t(r)] >= 0 || p.group[size_t(r)] >= 0))
+        targets_of.push_back(g.node(r).in[0]);
+    if (p.fused_root(id))
+      for (int m : p.members(id))
+        if (g.node(m).op == OpCode::assign) targets_of.push_back(g.node(m).in[0]);
+    return !targets_of.empty();
+  };
+  auto move_to = [&](int id, int earliest) {
+    const int at = pos[size_t(id)];
+    if (earliest >= at) return;
+    p.steps.erase(p.steps.begin() + at);
+    p.steps.insert(p.steps.begin() + earliest, id);
+    for (size_t k = 0; k < p.steps.size(); ++k) pos[size_t(p.steps[k])] = int(k);
+  };
+  auto after_operands = [&](int id) {
+    int earliest = 0;
+    for (int src : p.operands[size_t(id)]) {
+      const int prod = producer(p, src);
+      if (prod >= 0 && prod != id) earliest = std::max(earliest, pos[size_t(prod)] + 1);
+    }
+    return earliest;
+  };
+  // In the original (topological) order, so what a step reads has taken its place already. The
+  // scalars that write nothing move up too (learning rates and the like: the optimiser makes
+  // them after the backward pass, and every update reads them).
+  const std::vector<int> original = p.steps;
+  for (int id : original) {
+    if (!writes(id)) {
+      if (g.node(id).shape.numel() == 1) move_to(id, after_operands(id));
+      continue;
+    }
+    int earliest = after_operands(id);  // position it may take: after these
+    for (int other : p.steps) {
+      if (other == id) continue;
+      const Node& on = g.node(other);
+      for (int src : p.operands[size_t(other)]) {
+        const Node& sn = g.node(src);
+        if (sn.op != OpCode::external) continue;
+        for (int t : targets_of) {
+          if (!overlaps(sn.external, g.node(t).external)) continue;
+          if (on.op == OpCode::assign && on.in[0] == t) continue;  // the write itself
+          earliest = std::max(earliest, pos[size_t(other)] + 1);
+        }
+      }
+    }
+    move_to(id, earliest);
+  }
+}
+
 std::vector<int> Plan::members(int root) const {
   std::vector<int> m;
   for (int id = 0; id <= root; ++id)
@@ -234,6 +309,7 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
       for (int src : g.node(m).in)
         if (p.group[size_t(src)] != id && std::find(ops.begin(), ops.end(), src) == ops.end()) ops.push_back(src);
   }
+  if (options.schedule_updates) schedule_updates(g, p, pos);
   const int end = int(p.steps.size());
 
   // Last use of each value; outputs live to the end.

@@ -34,6 +34,7 @@ struct CompileOptions {
   bool in_place = true;      // reuse a dying input's buffer for elementwise ops
   bool elide_assign = true;  // compute an assign's value straight into its target
   bool fuse = true;          // run chains of elementwise ops as one blocked loop
+  bool schedule_updates = true;  // run each update as soon as its inputs are ready, not at the end
   // Let two adjacent independent matrix products run side by side (faster on 2 cores). Off by
   // default: a single-threaded OpenBLAS GEMM rounds differently from a two-threaded one, and the
   // deep autoencoder's 5-epoch MNIST result moves from 0.1296 to 0.1318 with it (docs/quality.md).

@@ -217,6 +217,35 @@ TEST_CASE("an assign stays out of a group that reads its target through another 
   CHECK(fused == state_update(plain, 900));
 }
 
+TEST_CASE("each update runs right after its gradient, with the numbers of the plain order", "[plan]") {
+  ag::testing::TinyAutoencoder m(8, 0.5f, 64, 8);
+  Plan p = compile(m.outputs());
+  INFO(p.describe());
+  // The decoder's weight (dec.weight, the third parameter) is updated before the encoder's
+  // gradient is computed: right after the backward pass last reads it.
+  std::vector<int> pos(size_t(p.graph->size()), -1);
+  for (size_t k = 0; k < p.steps.size(); ++k) pos[size_t(p.steps[k])] = int(k);
+  const int dec_update = m.updates[2].input(1).id, enc_grad = m.updates[0].input(1).input(1).input(0).id;
+  REQUIRE(pos[size_t(dec_update)] >= 0);
+  REQUIRE(pos[size_t(p.group[size_t(enc_grad)] >= 0 ? p.group[size_t(enc_grad)] : enc_grad)] >= 0);
+  CHECK(pos[size_t(dec_update)] < pos[size_t(p.group[size_t(enc_grad)] >= 0 ? p.group[size_t(enc_grad)] : enc_grad)]);
+
+  auto losses = [](CompileOptions opt) {
+    ag::testing::TinyAutoencoder t(8, 0.5f, 64, 8);
+    Executor ex(compile(t.outputs(), opt));
+    std::vector<double> out;
+    for (int s = 0; s < 5; ++s) {
+      ag::testing::make_batch(ex.input(t.x).ptr<float>(), 8, 64, s);
+      ex.run();
+      out.push_back(ex.read_scalar(t.loss));
+    }
+    return out;
+  };
+  CompileOptions in_order;
+  in_order.schedule_updates = false;
+  CHECK(losses({}) == losses(in_order));
+}
+
 TEST_CASE("reshape is an alias, not a copy", "[plan]") {
   Graph g;
   Value x = input(g, {4, 6}, "x");
