@@ -3,8 +3,10 @@
 // when a source dies there, reshape made an alias, and an assign's value written straight
 // into its target when nothing reads the old contents later. Chains of elementwise ops whose
 // intermediates are used once become fusion groups: a group runs as one loop over cache-sized
-// blocks, and its intermediates never touch memory. Two adjacent matrix products that do not
-// read each other (a backward pass's dW and dx) are paired: a backend may run them side by side.
+// blocks, and its intermediates never touch memory; a group may store an assign's value into
+// its target on the way (an optimiser's state and parameter update in one pass). Steps that
+// write persistent memory run as early as their inputs allow. Two adjacent matrix products that
+// do not read each other (a backward pass's dW and dx) may be paired: run side by side.
 #pragma once
 #include <cstdint>
 #include <string>
