@@ -63,7 +63,8 @@ void random_kernel(const KernelCall& c) {
 // threaded and single-threaded drivers cut K differently), and every band is far above the size
 // where OpenBLAS switches to its small-matrix kernels, which add in another order.
 constexpr int split_max_k = 256;
-constexpr double split_min_band_work = 2e6;  // M N K of one band
+constexpr double split_min_band_work = 2e6;  // M N K of one band; below it, one thread
+constexpr double small_gemm_work = 1e5;      // below this OpenBLAS keeps to one thread itself
 
 // C[m0:m1, n0:n1] = op(A) op(B) (+ bias) for that band of C: the bias copied in first, beta = 1.
 template <class T>
@@ -103,8 +104,16 @@ void gemm(const KernelCall& c) {
   const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
   const int K = int(ta ? c.in[0].shape[0] : c.in[0].shape[1]);
   const int parts = omp_in_parallel() ? 1 : num_threads_now();
-  if (parts < 2 || K > split_max_k || double(M) * N * K / parts < split_min_band_work) {
+  const double work = double(M) * N * K;
+  if (parts < 2 || K > split_max_k || work < small_gemm_work) {
     gemm_band<T>(c, 0, M, 0, N);  // OpenBLAS threads it (or not) itself
+    return;
+  }
+  if (work / parts < split_min_band_work) {
+    // Too small for bands, and OpenBLAS's threading costs more than it brings (150x128x64:
+    // 29 us on one thread, 59 on two). Inside a parallel region OpenBLAS stays on one thread.
+#pragma omp parallel num_threads(2)
+    if (omp_get_thread_num() == 0) gemm_band<T>(c, 0, M, 0, N);
     return;
   }
   // Bands of the longer side, cut at multiples of 16 (the kernels' unrolling).
