@@ -155,8 +155,6 @@ int producer(const Plan& p, int id) {
   return s == Storage::input || s == Storage::constant || (s == Storage::external && p.alias_of[size_t(id)] < 0) ? -1 : id;
 }
 
-}  // namespace
-
 // Updates run as early as they may: grad() and the optimiser create every update after the
 // whole backward pass, but the update of a layer's weight needs only that layer's gradient, and
 // run right after it the gradient (and the weight the backward pass just read) are still in
@@ -166,14 +164,15 @@ int producer(const Plan& p, int id) {
 // it is read.
 void schedule_updates(const Graph& g, Plan& p, std::vector<int>& pos) {
   const int n = g.size();
+  std::vector<std::vector<int>> assigned_to(static_cast<size_t>(n));  // value -> targets of live assigns storing it
+  for (int r = 0; r < n; ++r)
+    if (g.node(r).op == OpCode::assign && (pos[size_t(r)] >= 0 || p.group[size_t(r)] >= 0))
+      assigned_to[size_t(g.node(r).in[1])].push_back(g.node(r).in[0]);
   std::vector<int> targets_of;  // scratch: externals a step overwrites
   auto writes = [&](int id) {
-    targets_of.clear();
+    targets_of = assigned_to[size_t(id)];
     const Node& node = g.node(id);
     if (node.op == OpCode::assign) targets_of.push_back(node.in[0]);
-    for (int r = id + 1; r < n; ++r)  // the assign this step computes the value of
-      if (g.node(r).op == OpCode::assign && g.node(r).in[1] == id && (pos[size_t(r)] >= 0 || p.group[size_t(r)] >= 0))
-        targets_of.push_back(g.node(r).in[0]);
     if (p.fused_root(id))
       for (int m : p.members(id))
         if (g.node(m).op == OpCode::assign) targets_of.push_back(g.node(m).in[0]);
@@ -220,6 +219,8 @@ void schedule_updates(const Graph& g, Plan& p, std::vector<int>& pos) {
     move_to(id, earliest);
   }
 }
+
+}  // namespace
 
 std::vector<int> Plan::members(int root) const {
   std::vector<int> m;
