@@ -76,9 +76,22 @@ bool is_elementwise(OpKind k) { return k == OpKind::unary || k == OpKind::binary
 
 namespace {
 
+// A broadcast a group can hold: a column [M, 1] or a row [N] / [1, N] spread over [M, N].
+bool fusible_broadcast(const Graph& g, int id) {
+  const Node& node = g.node(id);
+  if (node.op != OpCode::broadcast_to || node.shape.rank != 2) return false;
+  const Shape& in = g.node(node.in[0]).shape;
+  const int64_t M = node.shape[0], N = node.shape[1];
+  const bool column = in.rank == 2 && in[0] == M && in[1] == 1;
+  const bool row = in.numel() == N && in[in.rank - 1] == N;
+  return (column || row) && M > 1 && N > 1;
+}
+
 // An elementwise node a group can hold: each operand is as large as the output, or a scalar.
+// (And a 2-D row or column broadcast, whose operand is its row or column.)
 bool fusible(const Graph& g, int id) {
   const Node& node = g.node(id);
+  if (fusible_broadcast(g, id)) return true;
   if (!is_elementwise(op_info(node.op).kind)) return false;
   const int64_t n = node.shape.numel();
   for (int src : node.in) {

@@ -339,6 +339,20 @@ void fused_kernel(const KernelCall& c) {
       }
       T* y = j == c.nfused - 1 ? c.out.ptr<T>() + lo : scratch[j];
       result[j] = y;
+      if (op.node->op == OpCode::broadcast_to) {  // input a: a column [M, 1] or a row [N] of [M, N]
+        const Tensor& in = c.in[op.a];
+        const T* x = in.ptr<T>();
+        const bool column = in.shape.rank == 2 && in.shape[1] == 1;
+        const int64_t N = op.node->shape[1];
+        int64_t row = lo / N, col = lo % N;
+        for (int64_t i = 0; i < len; ++row, col = 0) {  // the block, one stretch of a row at a time
+          const int64_t run = std::min(len - i, N - col);
+          if (column) std::fill(y + i, y + i + run, x[row]);
+          else std::memcpy(y + i, x + col, sizeof(T) * size_t(run));
+          i += run;
+        }
+        continue;
+      }
       bool sa = false, sb = false;
       const T* a = operand(op.a, &sa);
       const T* b = op.node->in.size() > 1 ? operand(op.b, &sb) : nullptr;

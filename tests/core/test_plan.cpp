@@ -228,6 +228,34 @@ TEST_CASE("each update runs right after its gradient, with the numbers of the pl
   CHECK(losses({}) == losses(in_order));
 }
 
+TEST_CASE("row and column broadcasts fuse into their consumer's loop, with the same numbers", "[plan]") {
+  // [37, 300]: blocks of the fused loop start and end in the middle of rows.
+  auto run = [](bool fuse, int* fused_broadcasts) {
+    Graph g;
+    Value x = input(g, {37, 300}, "x"), col = input(g, {37, 1}, "col"), row = input(g, {300}, "row");
+    Value y = broadcast_to(col, {37, 300}) * x + broadcast_to(row, {37, 300});
+    CompileOptions options;
+    options.fuse = fuse;
+    Executor ex(compile({y}, options));
+    *fused_broadcasts = 0;
+    for (int id = 0; id < g.size(); ++id)
+      *fused_broadcasts += g.node(id).op == OpCode::broadcast_to && ex.plan().group[size_t(id)] >= 0;
+    for (Value v : {x, col, row}) {
+      float* p = ex.input(v).ptr<float>();
+      for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = float(std::sin(1.7 * double(i) + double(v.id)));
+    }
+    ex.run();
+    HostTensor out = ex.read(y);
+    return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out.numel());
+  };
+  int fused = 0, plain = 0;
+  const std::vector<float> a = run(true, &fused), b = run(false, &plain);
+  CHECK(fused == 2);
+  CHECK(plain == 0);
+  CHECK(a == b);
+  CHECK(a[size_t(5 * 300 + 7)] == Approx(std::sin(1.7 * 5 + 1) * std::sin(1.7 * (5 * 300 + 7) + 0) + std::sin(1.7 * 7 + 2)).epsilon(1e-5));
+}
+
 TEST_CASE("reshape is an alias, not a copy", "[plan]") {
   Graph g;
   Value x = input(g, {4, 6}, "x");
