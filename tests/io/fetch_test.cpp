@@ -21,9 +21,9 @@ namespace {
 // The four .gz files of a small generated MNIST look-alike, by file name.
 std::map<std::string, std::string> generated_mnist_files() {
   return {{"train-images-idx3-ubyte.gz", gzip(idx_images_bytes(6, 28, 28))},
-          {"train-labels-idx1-ubyte.gz", gzip(idx_labels_bytes(6))},
+          {"train-labels-idx1-ubyte.gz", gzip(idx_labels(6))},
           {"t10k-images-idx3-ubyte.gz", gzip(idx_images_bytes(3, 28, 28))},
-          {"t10k-labels-idx1-ubyte.gz", gzip(idx_labels_bytes(3))}};
+          {"t10k-labels-idx1-ubyte.gz", gzip(idx_labels(3))}};
 }
 
 std::map<std::string, std::string> served(const std::map<std::string, std::string>& files) {
@@ -64,7 +64,7 @@ TEST_CASE("sha256 matches the standard test vector", "[fetch]") {
 
 TEST_CASE("download_verified lands a verified file and refuses bad ones", "[fetch]") {
   TempDir dir;
-  const std::string body = gzip(idx_labels_bytes(40));
+  const std::string body = gzip(idx_labels(40));
   HttpTestServer server({{"/good.gz", body}, {"/corrupt.gz", body.substr(0, body.size() - 1) + "X"}});
   const std::string dest = dir.file("out/labels.gz");
 

@@ -1,5 +1,5 @@
-// Test helpers for the I/O tests: a temporary folder that cleans up after itself, small IDX
-// files generated in memory, gzip compression, and an assertion that an error names a file.
+// Test helpers for the I/O tests: small IDX files generated in memory, MNIST folders, and an
+// assertion that an error names a file (folders, gzip and file I/O: tests/support/test_files.h).
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -9,33 +9,20 @@
 
 #include <catch2/catch.hpp>
 
+#include "test_files.h"
 #include "tools/io/io_error.h"
 
 namespace ag::io::testing {
 
-// A fresh folder under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string file(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test_files::TempDir;
+using test_files::gzip;
+using test_files::idx_labels;  // magic 0x801, n, then label i = i mod 10
+using test_files::read_bytes;
+using test_files::write_bytes;
 
 // An IDX images file: magic 0x803, n, rows, cols, then pixel (i, r, c) = (7i + 3r + c) mod 256.
 std::string idx_images_bytes(uint32_t n, uint32_t rows, uint32_t cols);
-// An IDX labels file: magic 0x801, n, then label i = i mod 10.
-std::string idx_labels_bytes(uint32_t n);
 uint8_t idx_pixel(uint32_t i, uint32_t r, uint32_t c);
-
-std::string gzip(std::string_view bytes);
-void write_bytes(const std::string& path, std::string_view bytes);
-std::string read_bytes(const std::string& path);
 
 // Writes a folder holding the four standard files (gzip), with small counts.
 void write_mnist_folder(const std::string& dir, uint32_t train_n, uint32_t test_n, uint32_t rows = 28, uint32_t cols = 28);

@@ -21,7 +21,7 @@ TEST_CASE("IDX images and labels read back exactly, raw and gzip", "[idx]") {
       for (uint32_t r = 0; r < 4; ++r)
         for (uint32_t c = 0; c < 3; ++c) CHECK(images.pixels[(i * 4 + r) * 3 + c] == float(idx_pixel(i, r, c)) / 255.0f);
   }
-  std::vector<uint8_t> labels = parse_idx_labels(gzip(idx_labels_bytes(12)), "mem");
+  std::vector<uint8_t> labels = parse_idx_labels(gzip(idx_labels(12)), "mem");
   REQUIRE(labels.size() == 12);
   CHECK(labels[11] == 1);
 }
@@ -36,7 +36,7 @@ TEST_CASE("pixel bytes map to [0, 1] with 0 -> 0 and 255 -> 1", "[idx]") {
 }
 
 TEST_CASE("concatenated gzip members read as one stream", "[idx]") {
-  std::string raw = idx_labels_bytes(30);
+  std::string raw = idx_labels(30);
   std::string two_members = gzip(raw.substr(0, 13)) + gzip(raw.substr(13));
   CHECK(parse_idx_labels(two_members, "mem").size() == 30);
 }
@@ -44,7 +44,7 @@ TEST_CASE("concatenated gzip members read as one stream", "[idx]") {
 TEST_CASE("load_dataset pairs images with labels and applies a limit", "[idx]") {
   TempDir dir;
   write_bytes(dir.file("img"), idx_images_bytes(8, 2, 2));
-  write_bytes(dir.file("lab.gz"), gzip(idx_labels_bytes(8)));
+  write_bytes(dir.file("lab.gz"), gzip(idx_labels(8)));
   Dataset all = load_dataset(dir.file("img"), dir.file("lab.gz"));
   CHECK(all.n == 8);
   CHECK(all.image_size() == 4);
@@ -68,8 +68,8 @@ TEST_CASE("bad IDX files are refused with the file and the problem named", "[idx
     CHECK_THAT(io_error_of([&] { load_idx_images(dir.file("nope")); }), Contains(dir.file("nope")) && Contains("no such file"));
   }
   SECTION("wrong magic: a labels file given as images") {
-    CHECK_THAT(error_for(idx_labels_bytes(3)), Contains(path) && Contains("wrong magic number 0x00000801"));
-    CHECK_THAT(error_for(gzip(idx_labels_bytes(3))), Contains(path) && Contains("wrong magic number"));
+    CHECK_THAT(error_for(idx_labels(3)), Contains(path) && Contains("wrong magic number 0x00000801"));
+    CHECK_THAT(error_for(gzip(idx_labels(3))), Contains(path) && Contains("wrong magic number"));
   }
   SECTION("not IDX at all") { CHECK_THAT(error_for("PK\3\4 a zip file, say"), Contains(path) && Contains("wrong magic")); }
   SECTION("empty file and truncated header, raw and gzip") {
@@ -147,7 +147,7 @@ TEST_CASE("load_mnist reads the four files and checks them", "[idx][mnist]") {
   }
   SECTION("uncompressed files are found too") {
     std::filesystem::remove(folder + "/t10k-labels-idx1-ubyte.gz");
-    write_bytes(folder + "/t10k-labels-idx1-ubyte", idx_labels_bytes(7));
+    write_bytes(folder + "/t10k-labels-idx1-ubyte", idx_labels(7));
     CHECK(find_idx_file(folder, "t10k-labels-idx1-ubyte") == folder + "/t10k-labels-idx1-ubyte");
     CHECK(load_mnist(folder).test.labels.size() == 7);
   }
@@ -159,7 +159,7 @@ TEST_CASE("load_mnist reads the four files and checks them", "[idx][mnist]") {
     CHECK_THAT(io_error_of([&] { load_mnist(folder); }), Contains(folder) && Contains("missing train-labels-idx1-ubyte[.gz]"));
   }
   SECTION("image and label counts disagree") {
-    write_bytes(folder + "/t10k-labels-idx1-ubyte.gz", gzip(idx_labels_bytes(6)));
+    write_bytes(folder + "/t10k-labels-idx1-ubyte.gz", gzip(idx_labels(6)));
     CHECK_THAT(io_error_of([&] { load_mnist(folder); }),
                Contains("t10k-images-idx3-ubyte.gz holds 7 images") && Contains("t10k-labels-idx1-ubyte.gz holds 6 labels"));
   }
@@ -170,7 +170,7 @@ TEST_CASE("load_mnist reads the four files and checks them", "[idx][mnist]") {
     CHECK(load_mnist(folder, -1, 0, 0).train.cols == 32);  // any size, when the caller allows it
   }
   SECTION("labels outside 0..9") {
-    std::string labels = idx_labels_bytes(7);
+    std::string labels = idx_labels(7);
     labels[8 + 4] = char(12);
     write_bytes(folder + "/t10k-labels-idx1-ubyte.gz", gzip(labels));
     CHECK_THAT(io_error_of([&] { load_mnist(folder); }), Contains("t10k-labels-idx1-ubyte.gz") && Contains("label 12 at index 4"));

@@ -42,7 +42,7 @@ std::string with_header(const SafetensorsHeader& file, const json& header) {
 
 TEST_CASE("broken data sets are refused by name and leave the previous run alone") {
   TempDir tmp;
-  const std::string good = tmp / "good", out = tmp / "run";
+  const std::string good = tmp.file("good"), out = tmp.file("run");
   write_dataset(good);
   good_run(good, out);
   const auto before = snapshot(out);
@@ -72,25 +72,25 @@ TEST_CASE("broken data sets are refused by name and leave the previous run alone
   };
   for (size_t c = 0; c < cases.size(); ++c) {
     INFO(cases[c].what);
-    const std::string dir = tmp / ("bad" + std::to_string(c));
+    const std::string dir = tmp.file("bad" + std::to_string(c));
     write_dataset(dir);
     write_file(dir + "/" + cases[c].file, cases[c].bytes);
     check_refusal(ae_train({"--data", dir, "--out", out, "--epochs", "1", "--sizes", "784,8"}), "ae-train", cases[c].names);
   }
   {
     INFO("a missing folder");
-    check_refusal(ae_train({"--data", tmp / "nowhere", "--out", out}), "ae-train", {tmp / "nowhere"});
+    check_refusal(ae_train({"--data", tmp.file("nowhere"), "--out", out}), "ae-train", {tmp.file("nowhere")});
   }
   {
     INFO("a missing file");
-    const std::string dir = tmp / "three";
+    const std::string dir = tmp.file("three");
     write_dataset(dir);
     std::filesystem::remove(dir + "/t10k-labels-idx1-ubyte.gz");
     check_refusal(ae_train({"--data", dir, "--out", out}), "ae-train", {dir, "t10k-labels-idx1-ubyte"});
   }
   {
     INFO("ae-eval on data that does not fit the checkpoint's model");
-    const std::string dir = tmp / "small";
+    const std::string dir = tmp.file("small");
     write_dataset(dir, 50, 20, 20, 20);
     check_refusal(ae_eval({out, "--data", dir}), "ae-eval", {"train-images-idx3-ubyte", "400", "784"});
   }
@@ -99,11 +99,11 @@ TEST_CASE("broken data sets are refused by name and leave the previous run alone
 
 TEST_CASE("bad flags are refused by name before anything is written") {
   TempDir tmp;
-  const std::string data = tmp / "data", out = tmp / "run";
+  const std::string data = tmp.file("data"), out = tmp.file("run");
   write_dataset(data);
   good_run(data, out);
   const auto before = snapshot(out);
-  write_file(tmp / "a-file", "not a folder");
+  write_file(tmp.file("a-file"), "not a folder");
 
   const std::vector<Case> cases = {
       {"an unknown flag", {"--bogus", "1"}, {"--bogus"}},
@@ -137,8 +137,8 @@ TEST_CASE("bad flags are refused by name before anything is written") {
       {"an unknown device", {"--device", "tpu"}, {"--device"}},
       {"negative threads", {"--threads", "-1"}, {"--threads"}},
       {"limit 0", {"--limit", "0"}, {"--limit"}},
-      {"--out naming a file", {"--out", tmp / "a-file"}, {"--out", tmp / "a-file"}},
-      {"--resume with nothing to resume", {"--resume", "--out", tmp / "empty"}, {"--resume", tmp / "empty"}},
+      {"--out naming a file", {"--out", tmp.file("a-file")}, {"--out", tmp.file("a-file")}},
+      {"--resume with nothing to resume", {"--resume", "--out", tmp.file("empty")}, {"--resume", tmp.file("empty")}},
       {"--resume with another learning rate", {"--resume", "--lr", "0.5", "--epochs", "2"}, {"--lr", "0.01"}},
       {"--resume with other sizes", {"--resume", "--sizes", "784,16", "--epochs", "2"}, {"--sizes"}},
       {"--resume with another model", {"--resume", "--model", "vae", "--epochs", "2"}, {"--model"}},
@@ -152,12 +152,12 @@ TEST_CASE("bad flags are refused by name before anything is written") {
     check_refusal(ae_train(args), "ae-train", c.names);
   }
   CHECK(snapshot(out) == before);
-  CHECK(!std::filesystem::exists(tmp / "empty"));
+  CHECK(!std::filesystem::exists(tmp.file("empty")));
 
   // ae-eval's own flags.
   check_refusal(ae_eval({out, "--nope"}), "ae-eval", {"--nope"});
-  check_refusal(ae_eval({tmp / "missing.safetensors", "--data", data}), "ae-eval", {tmp / "missing.safetensors"});
-  check_refusal(ae_eval({out, "--data", data, "--codes", tmp / "no/such/codes.csv"}), "ae-eval", {"--codes"});
+  check_refusal(ae_eval({tmp.file("missing.safetensors"), "--data", data}), "ae-eval", {tmp.file("missing.safetensors")});
+  check_refusal(ae_eval({out, "--data", data, "--codes", tmp.file("no/such/codes.csv")}), "ae-eval", {"--codes"});
   check_refusal(ae_eval({out, "--data", data, "--probe-epochs", "-2"}), "ae-eval", {"--probe-epochs"});
   check_refusal(ae_eval({}), "ae-eval", {"checkpoint"});
   CHECK(snapshot(out) == before);
@@ -165,7 +165,7 @@ TEST_CASE("bad flags are refused by name before anything is written") {
 
 TEST_CASE("malformed or foreign checkpoints are refused by ae-eval and --resume, and stay as they were") {
   TempDir tmp;
-  const std::string data = tmp / "data", out = tmp / "run";
+  const std::string data = tmp.file("data"), out = tmp.file("run");
   write_dataset(data);
   good_run(data, out);
   const std::string bytes = read_file(out + "/checkpoint.safetensors");
@@ -210,7 +210,7 @@ TEST_CASE("malformed or foreign checkpoints are refused by ae-eval and --resume,
   };
   for (size_t c = 0; c < cases.size(); ++c) {
     INFO(cases[c].what);
-    const std::string dir = tmp / ("ck" + std::to_string(c)), path = dir + "/checkpoint.safetensors";
+    const std::string dir = tmp.file("ck" + std::to_string(c)), path = dir + "/checkpoint.safetensors";
     std::filesystem::create_directories(dir);
     write_file(path, cases[c].bytes);
     std::vector<std::string> names = cases[c].names;
@@ -222,11 +222,11 @@ TEST_CASE("malformed or foreign checkpoints are refused by ae-eval and --resume,
   }
 
   // The stacked model trains in phases of --epochs each: only the saved count continues it.
-  good_run(data, tmp / "sae", {"--model", "sae", "--sizes", "784,16,8"});
-  check_refusal(ae_train({"--resume", "--out", tmp / "sae", "--data", data, "--epochs", "3"}), "ae-train",
+  good_run(data, tmp.file("sae"), {"--model", "sae", "--sizes", "784,16,8"});
+  check_refusal(ae_train({"--resume", "--out", tmp.file("sae"), "--data", data, "--epochs", "3"}), "ae-train",
                 {"--epochs", "sae"});
   // Resuming on other data would not continue the same run.
-  const std::string other = tmp / "other";
+  const std::string other = tmp.file("other");
   write_dataset(other, 200, 100);
   check_refusal(ae_train({"--resume", "--out", out, "--data", other, "--epochs", "2"}), "ae-train", {"--data", "train"});
 }

@@ -18,7 +18,7 @@ namespace {
 constexpr const char* png_signature = "\x89PNG\r\n\x1a\n";
 
 std::vector<std::string> quick_run(const TempDir& tmp, const std::string& out, std::vector<std::string> extra = {}) {
-  std::vector<std::string> args = {"--data", tmp / "data", "--out", out, "--threads", "2"};
+  std::vector<std::string> args = {"--data", tmp.file("data"), "--out", out, "--threads", "2"};
   if (std::find(extra.begin(), extra.end(), "--epochs") == extra.end()) extra.insert(extra.end(), {"--epochs", "1"});
   args.insert(args.end(), extra.begin(), extra.end());
   return args;
@@ -45,8 +45,8 @@ void check_finite(const json& j, const char* key) {
 
 TEST_CASE("ae-train leaves metrics, a safetensors checkpoint, pictures and a report") {
   TempDir tmp;
-  write_dataset(tmp / "data");
-  const std::string out = tmp / "run";
+  write_dataset(tmp.file("data"));
+  const std::string out = tmp.file("run");
   check_succeeded(ae_train(quick_run(tmp, out, {"--sizes", "784,16", "--epochs", "2"})));
 
   const json metrics = read_json(out + "/metrics.json");
@@ -122,7 +122,7 @@ TEST_CASE("ae-train leaves metrics, a safetensors checkpoint, pictures and a rep
 
 TEST_CASE("a resumed run reaches exactly the losses and weights of an uninterrupted one") {
   TempDir tmp;
-  write_dataset(tmp / "data");
+  write_dataset(tmp.file("data"));
   // The denoising model: its noise depends on the step counter, which must survive the resume.
   const std::vector<std::string> model = {"--model", "dae", "--sizes", "784,16", "--batch", "64"};
   auto with = [&](const std::string& out, std::vector<std::string> extra) {
@@ -130,13 +130,13 @@ TEST_CASE("a resumed run reaches exactly the losses and weights of an uninterrup
     for (const std::string& a : quick_run(tmp, out, std::move(extra))) args.push_back(a);
     return args;
   };
-  check_succeeded(ae_train(with(tmp / "straight", {"--epochs", "4"})));
-  check_succeeded(ae_train(with(tmp / "resumed", {"--epochs", "2"})));
-  const ToolResult resumed = ae_train({"--resume", "--out", tmp / "resumed", "--data", tmp / "data", "--epochs", "4",
+  check_succeeded(ae_train(with(tmp.file("straight"), {"--epochs", "4"})));
+  check_succeeded(ae_train(with(tmp.file("resumed"), {"--epochs", "2"})));
+  const ToolResult resumed = ae_train({"--resume", "--out", tmp.file("resumed"), "--data", tmp.file("data"), "--epochs", "4",
                                        "--threads", "2"});
   check_succeeded(resumed);
 
-  const json a = read_json(tmp / "straight/metrics.json"), b = read_json(tmp / "resumed/metrics.json");
+  const json a = read_json(tmp.file("straight/metrics.json")), b = read_json(tmp.file("resumed/metrics.json"));
   REQUIRE(a["epochs"].size() == 4);
   REQUIRE(b["epochs"].size() == 4);
   for (size_t e = 0; e < 4; ++e)
@@ -146,21 +146,21 @@ TEST_CASE("a resumed run reaches exactly the losses and weights of an uninterrup
     }
   CHECK(a["settings"] == b["settings"]);
   // Parameters, optimiser state and counters: the same bytes.
-  CHECK(parse_safetensors(read_file(tmp / "straight/checkpoint.safetensors")).data ==
-        parse_safetensors(read_file(tmp / "resumed/checkpoint.safetensors")).data);
+  CHECK(parse_safetensors(read_file(tmp.file("straight/checkpoint.safetensors"))).data ==
+        parse_safetensors(read_file(tmp.file("resumed/checkpoint.safetensors"))).data);
 
   // Resuming a finished run has nothing to do and changes nothing.
-  const auto before = snapshot(tmp / "resumed");
-  const ToolResult again = ae_train({"--resume", "--out", tmp / "resumed", "--data", tmp / "data", "--threads", "2"});
+  const auto before = snapshot(tmp.file("resumed"));
+  const ToolResult again = ae_train({"--resume", "--out", tmp.file("resumed"), "--data", tmp.file("data"), "--threads", "2"});
   check_succeeded(again);
   CHECK(again.out.find("nothing to do") != std::string::npos);
-  CHECK(snapshot(tmp / "resumed") == before);
+  CHECK(snapshot(tmp.file("resumed")) == before);
 }
 
 TEST_CASE("the vae trains with Adam and leaves samples and an interpolation") {
   TempDir tmp;
-  write_dataset(tmp / "data");
-  const std::string out = tmp / "vae";
+  write_dataset(tmp.file("data"));
+  const std::string out = tmp.file("vae");
   check_succeeded(ae_train(quick_run(tmp, out, {"--model", "vae", "--sizes", "784,32,4"})));
   const json metrics = read_json(out + "/metrics.json");
   CHECK(metrics["settings"]["optimiser"]["kind"] == "adam");
@@ -174,7 +174,7 @@ TEST_CASE("the vae trains with Adam and leaves samples and an interpolation") {
 
 TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
   TempDir tmp;
-  write_dataset(tmp / "data", 200, 50);
+  write_dataset(tmp.file("data"), 200, 50);
   const std::vector<std::vector<std::string>> variants = {
       {"--model", "dae", "--sizes", "784,16", "--noise", "salt_pepper", "--noise-level", "0.2"},
       {"--model", "dae", "--sizes", "784,16", "--noise", "affine"},
@@ -185,7 +185,7 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
       {"--model", "ae", "--sizes", "784,16", "--loss", "mse", "--optimiser", "sgd", "--momentum", "0.9", "--lr", "0.5"},
   };
   for (size_t v = 0; v < variants.size(); ++v) {
-    const std::string out = tmp / ("run" + std::to_string(v));
+    const std::string out = tmp.file("run" + std::to_string(v));
     const ToolResult r = ae_train(quick_run(tmp, out, variants[v]));
     check_succeeded(r);
     const json metrics = read_json(out + "/metrics.json");
@@ -202,16 +202,16 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
 
 TEST_CASE("ae-eval reports test losses, PCA at the same code size, a linear classifier and the codes") {
   TempDir tmp;
-  write_dataset(tmp / "data");
-  const std::string out = tmp / "run";
+  write_dataset(tmp.file("data"));
+  const std::string out = tmp.file("run");
   check_succeeded(ae_train(quick_run(tmp, out, {"--sizes", "784,8", "--epochs", "3", "--batch", "25"})));
-  const ToolResult r = ae_eval({out, "--data", tmp / "data", "--threads", "2", "--codes", tmp / "codes.csv", "--json",
-                                tmp / "eval.json", "--probe-epochs", "5"});
+  const ToolResult r = ae_eval({out, "--data", tmp.file("data"), "--threads", "2", "--codes", tmp.file("codes.csv"), "--json",
+                                tmp.file("eval.json"), "--probe-epochs", "5"});
   check_succeeded(r);
   CHECK(r.out.find("PCA with 8 components") != std::string::npos);
   CHECK(r.out.find("linear classifier test error") != std::string::npos);
 
-  const json eval = read_json(tmp / "eval.json");
+  const json eval = read_json(tmp.file("eval.json"));
   const json metrics = read_json(out + "/metrics.json");
   // The same model on the same test set: ae-eval rebuilt it from the checkpoint alone.
   CHECK(eval["test_loss"].get<double>() == Approx(metrics["test_loss"].get<double>()).epsilon(1e-6));
@@ -224,7 +224,7 @@ TEST_CASE("ae-eval reports test losses, PCA at the same code size, a linear clas
   CHECK(eval["probe"]["pca_test_error"].get<double>() < 0.2);
   CHECK(eval["probe"]["autoencoder_test_error"].get<double>() < 0.8);
 
-  const std::string csv = read_file(tmp / "codes.csv");
+  const std::string csv = read_file(tmp.file("codes.csv"));
   CHECK(csv.rfind("index,label,code0,code1,code2,code3,code4,code5,code6,code7\n", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 101);
   CHECK(csv.find("\n7,7,") != std::string::npos);  // image 7 of the test set has label 7

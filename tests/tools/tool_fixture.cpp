@@ -5,11 +5,8 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#include <atomic>
 #include <fstream>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -18,11 +15,10 @@
 extern char** environ;
 
 namespace ag::tools::testing {
-namespace {
 
-void put_u32(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += char(uint8_t(v >> shift));
-}
+using test_files::put_u32;
+
+namespace {
 
 // A small deterministic hash: the per-image jitter and speckle.
 uint32_t mix(uint32_t x) {
@@ -33,21 +29,7 @@ uint32_t mix(uint32_t x) {
   return x ^ (x >> 16);
 }
 
-std::filesystem::path unique_temp_path(const char* stem) {
-  static std::atomic<int> counter{0};
-  std::random_device seed;
-  return std::filesystem::temp_directory_path() / (std::string(stem) + std::to_string(::getpid()) + "-" +
-                                                   std::to_string(counter++) + "-" + std::to_string(seed()));
-}
-
 }  // namespace
-
-TempDir::TempDir() : path_(unique_temp_path("aegraph-tools-test-")) { std::filesystem::create_directories(path_); }
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
 
 std::string idx_images(uint32_t n, uint32_t rows, uint32_t cols, uint32_t magic) {
   std::string out;
@@ -70,29 +52,7 @@ std::string idx_images(uint32_t n, uint32_t rows, uint32_t cols, uint32_t magic)
   return out;
 }
 
-std::string idx_labels(uint32_t n, uint32_t magic) {
-  std::string out;
-  put_u32(out, magic);
-  put_u32(out, n);
-  for (uint32_t i = 0; i < n; ++i) out += char(i % 10);
-  return out;
-}
 
-std::string gzip(std::string_view bytes) {
-  z_stream zs{};
-  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    throw std::runtime_error("gzip: deflateInit2 failed");
-  std::string out(deflateBound(&zs, uLong(bytes.size())) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  zs.avail_in = uInt(bytes.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = uInt(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate did not finish");
-  return out;
-}
 
 void write_dataset(const std::string& dir, uint32_t train_n, uint32_t test_n, uint32_t rows, uint32_t cols) {
   std::filesystem::create_directories(dir);
@@ -108,11 +68,6 @@ void write_dataset(const std::string& dir, uint32_t train_n, uint32_t test_n, ui
   write_file(dir + "/t10k-labels-idx1-ubyte.gz", gzip(label_header + labels.substr(8 + train_n)));
 }
 
-void write_file(const std::string& path, std::string_view bytes) {
-  std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file.write(bytes.data(), std::streamsize(bytes.size()));
-  if (!file) throw std::runtime_error("cannot write test file " + path);
-}
 
 std::string read_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
@@ -133,8 +88,8 @@ ToolResult run_binary(const std::string& binary, const std::vector<std::string>&
   ToolResult result;
   result.command = binary;
   for (const std::string& a : args) result.command += " " + a;
-  const std::string out_path = unique_temp_path("aegraph-tools-out-").string();
-  const std::string err_path = out_path + ".err";
+  const TempDir capture;  // the child's stdout and stderr, removed on return
+  const std::string out_path = capture.file("out"), err_path = capture.file("err");
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -154,8 +109,6 @@ ToolResult run_binary(const std::string& binary, const std::vector<std::string>&
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   result.out = read_file(out_path);
   result.err = read_file(err_path);
-  std::filesystem::remove(out_path);
-  std::filesystem::remove(err_path);
   return result;
 }
 

@@ -11,33 +11,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "test_files.h"
+
 namespace ag::tools::testing {
 
-// A fresh folder under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string path() const { return path_.string(); }
-  std::string operator/(std::string_view name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test_files::TempDir;
+using test_files::gzip;
 
 // IDX bytes (uncompressed). Image i of a data set shows its label (i % 10) as a bar at a
 // label-dependent place, jittered per image, so autoencoders and classifiers can learn it.
 std::string idx_images(uint32_t n, uint32_t rows, uint32_t cols, uint32_t magic = 0x00000803);
-std::string idx_labels(uint32_t n, uint32_t magic = 0x00000801);
-std::string gzip(std::string_view bytes);
+using test_files::idx_labels;
 
 // The four standard files (gzip) in `dir`, created if needed.
 void write_dataset(const std::string& dir, uint32_t train_n = 300, uint32_t test_n = 100, uint32_t rows = 28,
                    uint32_t cols = 28);
 
-void write_file(const std::string& path, std::string_view bytes);
+inline void write_file(const std::string& path, std::string_view bytes) { test_files::write_bytes(path, bytes); }
 std::string read_file(const std::string& path);  // "" when missing
 nlohmann::json read_json(const std::string& path);
 
