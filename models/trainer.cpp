@@ -25,6 +25,24 @@ struct Trainer::Compiled {
   float* labels_host = nullptr;
   float* corrupted_host = nullptr;
   std::unique_ptr<Executor> exec;
+
+  // The batch's inputs: the images, the labels when the phase uses them, the host-corrupted
+  // copy when the model corrupts on the host; `step` counts the random ops' draws.
+  Batch inputs(const Model& model, bool uses_labels, Value step) {
+    Batch b;
+    b.x = x = input(*graph, Shape{batch, model.input_dim()}, "x");
+    b.step = step;
+    if (uses_labels) b.labels = labels = input(*graph, Shape{batch, model.classes()}, "labels");
+    if (model.corrupts_on_host()) b.corrupted = corrupted = input(*graph, b.x.shape(), "corrupted");
+    return b;
+  }
+  // Compiles the outputs and finds the host buffers the batch is gathered into.
+  void bind(const std::vector<Value>& outputs, Device device) {
+    exec = std::make_unique<Executor>(compile(outputs), device);
+    x_host = exec->input(x).ptr<float>();
+    if (labels.valid()) labels_host = exec->input(labels).ptr<float>();
+    if (corrupted.valid()) corrupted_host = exec->input(corrupted).ptr<float>();
+  }
 };
 
 void TrainConfig::validate() const {
@@ -103,12 +121,7 @@ Trainer::Compiled& Trainer::train_plan(int phase, int64_t batch) {
   Graph& g = *c->graph;
   GraphParams p(g, model_.params()), counters(g, counters_);
   const Phase& ph = phases_[size_t(phase)];
-  Batch b;
-  b.x = input(g, Shape{batch, model_.input_dim()}, "x");
-  b.step = counters[step_];
-  if (ph.uses_labels) b.labels = c->labels = input(g, Shape{batch, model_.classes()}, "labels");
-  if (model_.corrupts_on_host()) b.corrupted = c->corrupted = input(g, b.x.shape(), "corrupted");
-  c->x = b.x;
+  Batch b = c->inputs(model_, ph.uses_labels, counters[step_]);
   c->loss = model_.loss(p, b, phase);
   std::vector<Value> grads = grad(c->loss, p.leaves(ph.trainable));
   std::vector<Value> outputs = {c->loss};
@@ -116,10 +129,7 @@ Trainer::Compiled& Trainer::train_plan(int phase, int64_t batch) {
   Value loss_sum = counters[loss_sum_];
   outputs.push_back(assign(loss_sum, loss_sum + c->loss * float(batch)));
   outputs.push_back(assign(b.step, b.step + 1.0f));  // last: the noise above read the old count
-  c->exec = std::make_unique<Executor>(compile(outputs), model_.device());
-  c->x_host = c->exec->input(c->x).ptr<float>();
-  if (c->labels.valid()) c->labels_host = c->exec->input(c->labels).ptr<float>();
-  if (c->corrupted.valid()) c->corrupted_host = c->exec->input(c->corrupted).ptr<float>();
+  c->bind(outputs, model_.device());
   plans_.push_back(std::move(c));
   return *plans_.back();
 }
@@ -132,13 +142,8 @@ Trainer::Compiled& Trainer::eval_plan(int phase, int64_t batch) {
   c->batch = batch;
   Graph& g = *c->graph;
   GraphParams p(g, model_.params()), counters(g, counters_);
-  Batch b;
-  b.x = input(g, Shape{batch, model_.input_dim()}, "x");
-  b.step = counters[eval_step_];
   // Labels feed only a phase's objective; the classification error is counted on the host.
-  if (phases_[size_t(phase)].uses_labels) b.labels = c->labels = input(g, Shape{batch, model_.classes()}, "labels");
-  if (model_.corrupts_on_host()) b.corrupted = c->corrupted = input(g, b.x.shape(), "corrupted");
-  c->x = b.x;
+  Batch b = c->inputs(model_, phases_[size_t(phase)].uses_labels, counters[eval_step_]);
   c->loss = model_.loss(p, b, phase);
   c->images = sigmoid(model_.logits(p, b.x, phase));
   c->bce = bce(c->images, b.x);
@@ -147,10 +152,7 @@ Trainer::Compiled& Trainer::eval_plan(int phase, int64_t batch) {
   std::vector<Value> outputs = {c->loss, c->bce, c->mse, c->images};
   if (c->class_logits.valid()) outputs.push_back(c->class_logits);
   outputs.push_back(assign(b.step, b.step + 1.0f));
-  c->exec = std::make_unique<Executor>(compile(outputs), model_.device());
-  c->x_host = c->exec->input(c->x).ptr<float>();
-  if (c->labels.valid()) c->labels_host = c->exec->input(c->labels).ptr<float>();
-  if (c->corrupted.valid()) c->corrupted_host = c->exec->input(c->corrupted).ptr<float>();
+  c->bind(outputs, model_.device());
   plans_.push_back(std::move(c));
   return *plans_.back();
 }
