@@ -75,6 +75,10 @@ bool cuda_available();  // built with CUDA and a device is present
 void set_num_threads(int n);
 int num_threads();
 
+// How many matrix products the CPU backend has run on its kernels for a mostly-zero operand
+// (backends/cpu/sparse_gemm.h) since the program started.
+int64_t cpu_sparse_products();
+
 // Implemented by backends/cpu: run one call on the host.
 void cpu_run_call(const KernelCall& call);
 

@@ -48,6 +48,11 @@ BENCHMARK_CAPTURE(BM_gemm, dec_fwd_150x128_128x784, 150, 128, 784, false, true)-
 BENCHMARK_CAPTURE(BM_gemm, dec_dW_784x150_150x128, 784, 150, 128, true, false)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, dec_dh_150x784_784x128, 150, 784, 128, false, false)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, enc_dW_128x150_150x784, 128, 150, 784, true, false)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm, vae_enc_fwd_150x784_784x400, 150, 784, 400, false, true)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm, vae_dec_dh_150x784_784x400, 150, 784, 400, false, false)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm, deep_fwd1_150x784_784x1000, 150, 784, 1000, false, true)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm, deep_fwd2_150x1000_1000x500, 150, 1000, 500, false, true)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm, deep_dh1_150x1000_1000x784, 150, 1000, 784, false, false)->Arg(1)->Arg(2);
 
 void BM_unary(benchmark::State& state, Value (*f)(Value), float spread = 0) {
   set_num_threads(int(state.range(1)));

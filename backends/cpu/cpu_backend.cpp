@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/loops.h"
+#include "backends/cpu/sparse_gemm.h"
 
 namespace ag {
 
@@ -98,6 +100,104 @@ void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1) {
 
 int num_threads_now();
 
+// Where the sparse kernels (sparse_gemm.h) give OpenBLAS's bits on this machine, found once by
+// trying them against OpenBLAS on a few products: whether they do at all (one K block), and how
+// OpenBLAS cuts a longer K on several threads (GEMM_Q) and on one (GEMM_Q and the rounding of a
+// halved remainder). None of that is in OpenBLAS's API, and it depends on the core it picked.
+struct SparseRules {
+  bool ok = false;
+  int threaded_q = 0;     // 0: unknown, products with K > split_max_k stay dense on threads
+  cpu::KBlocks one_thread;  // q = 0: unknown, likewise on one thread
+};
+
+std::vector<float> probe_matrix(int64_t n, double f, bool sparse) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    v[size_t(i)] = sparse && (i * 2654435761u) % 97 < 78 ? 0.0f : float(std::sin(f * double(i + 1)));
+  return v;
+}
+
+SparseRules find_sparse_rules() {
+  const int saved_threads = openblas_get_num_threads();
+  SparseRules r;
+  // C = op(A) op(B) with the sparse side zeros in 80 of 100 places; OpenBLAS on `threads`
+  // threads against the sparse kernels cutting K as `blocks` says.
+  auto agrees = [](bool sparse_a, bool ta, bool tb, int M, int N, int K, int threads,
+                   std::initializer_list<cpu::KBlocks> tries, cpu::KBlocks* found) {
+    const std::vector<float> a = probe_matrix(int64_t(M) * K, 0.37, sparse_a),
+                             b = probe_matrix(int64_t(K) * N, 0.91, !sparse_a), bias = probe_matrix(N, 1.3, false);
+    std::vector<float> want(size_t(M) * N), got(size_t(M) * N);
+    cpu::Gemm g{ta, tb, M, N, K, ta ? M : K, tb ? K : N, a.data(), b.data(), bias.data(), want.data()};
+    for (int i = 0; i < M; ++i) std::copy(bias.begin(), bias.end(), want.begin() + int64_t(i) * N);
+    openblas_set_num_threads(threads);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, g.A,
+                g.lda, g.B, g.ldb, 1.0f, want.data(), N);
+    g.C = got.data();
+    for (const cpu::KBlocks& blocks : tries) {
+      cpu::sparse_gemm(g, sparse_a, blocks, 2);
+      if (got == want) {
+        if (found) *found = blocks;
+        return true;
+      }
+    }
+    return false;
+  };
+  // One K block, both kernels, every way D is read.
+  r.ok = agrees(true, false, true, 128, 256, 200, 1, {{}}, nullptr) &&
+         agrees(true, false, false, 128, 256, 200, 1, {{}}, nullptr) &&
+         agrees(false, true, false, 128, 256, 150, 1, {{}}, nullptr) &&
+         agrees(false, false, false, 128, 256, 150, 1, {{}}, nullptr);
+  if (r.ok) {
+    // Several blocks: K = 1700 starts with a whole block for every candidate q, so each cuts it
+    // differently. OpenBLAS's values first, then every multiple of 8.
+    std::vector<int> qs = {256, 320, 384, 512, 192, 128, 448, 640, 768};
+    for (int q = 128; q <= 800; q += 8)
+      if (std::find(qs.begin(), qs.end(), q) == qs.end()) qs.push_back(q);
+    cpu::KBlocks found;
+    for (int q : qs)
+      if (agrees(true, false, false, 128, 256, 1700, 2, {{q, 0}}, &found)) {
+        r.threaded_q = q;
+        break;
+      }
+    // One thread: the same q, a K whose last remainder (between q and 2q) is halved and rounded.
+    const int q = r.threaded_q;
+    if (q > 0 && agrees(true, false, false, 128, 256, 3 * q + q / 2 + 5, 1,
+                        {{q, 16}, {q, 8}, {q, 32}, {q, 4}, {q, 2}, {q, 1}}, &found))
+      r.one_thread = found;
+  }
+  openblas_set_num_threads(saved_threads);
+  return r;
+}
+
+// At least this share of the work skipped (MNIST's pixels: 0.6), else the dense kernels are faster.
+constexpr double sparse_min_zeros = 0.5;
+std::atomic<int64_t> g_sparse_products{0};
+
+// A float product with a mostly-zero operand, on the sparse kernels when they give the bits the
+// dense path below would: false if it is not one.
+bool sparse_product(const KernelCall& c, int parts) {
+  const bool ta = c.node->attrs.i[0], tb = c.node->attrs.i[1];
+  const Tensor &A = c.in[0], &B = c.in[1];
+  const cpu::Gemm g{ta, tb, int(c.out.shape[0]), int(c.out.shape[1]), int(ta ? A.shape[0] : A.shape[1]),
+                    int(A.shape[1]), int(B.shape[1]), A.ptr<float>(), B.ptr<float>(),
+                    c.nin == 3 ? c.in[2].ptr<float>() : nullptr, c.out.ptr<float>()};
+  const bool sparse_a = !ta && cpu::group_zero_fraction(g.A, g.M, g.K, g.lda, false) >= sparse_min_zeros;
+  if (!sparse_a && (tb || cpu::group_zero_fraction(g.B, g.K, g.N, g.ldb, true) < sparse_min_zeros)) return false;
+  static const SparseRules rules = find_sparse_rules();
+  if (!rules.ok) return false;
+  cpu::KBlocks blocks;
+  if (g.K > split_max_k) {
+    // Threads: OpenBLAS's threaded driver, which every product this large with both sides
+    // of C at least 64 goes to.
+    if (parts > 1 && (rules.threaded_q == 0 || g.M < 64 || g.N < 64)) return false;
+    if (parts == 1 && rules.one_thread.q == 0) return false;
+    blocks = parts > 1 ? cpu::KBlocks{rules.threaded_q, 0} : rules.one_thread;
+  }
+  cpu::sparse_gemm(g, sparse_a, blocks, parts);
+  g_sparse_products.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
 template <class T>
 void gemm(const KernelCall& c) {
   const bool ta = c.node->attrs.i[0];
@@ -105,6 +205,9 @@ void gemm(const KernelCall& c) {
   const int K = int(ta ? c.in[0].shape[0] : c.in[0].shape[1]);
   const int parts = omp_in_parallel() ? 1 : num_threads_now();
   const double work = double(M) * N * K;
+  // Far above OpenBLAS's small-matrix kernels, outside a parallel region: a mostly-zero operand.
+  if constexpr (sizeof(T) == 4)
+    if (!omp_in_parallel() && work >= split_min_band_work && sparse_product(c, parts)) return;
   if (parts < 2 || K > split_max_k || work < small_gemm_work) {
     gemm_band<T>(c, 0, M, 0, N);  // OpenBLAS threads it (or not) itself
     return;
@@ -470,6 +573,8 @@ class CpuBackend final : public Backend {
         fmt::print(stderr, "  {:8.1f} us {:5.1f}%  {}\n", 1e6 * t.seconds / double(std::max<int64_t>(t.runs, 1)),
                    100 * t.seconds / std::max(total, 1e-12), t.what);
     }
+    fmt::print(stderr, "aegraph profile: {} matrix products ran on the kernels for a mostly-zero operand\n",
+               cpu_sparse_products());
   }
   const bool profile_ = [] {
     const char* v = std::getenv("AEGRAPH_PROFILE");
@@ -502,5 +607,7 @@ void set_num_threads(int n) {
 }
 
 int num_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
+
+int64_t cpu_sparse_products() { return g_sparse_products.load(std::memory_order_relaxed); }
 
 }  // namespace ag

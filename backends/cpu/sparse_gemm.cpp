@@ -1,0 +1,251 @@
+// Products with a mostly-zero operand: see sparse_gemm.h for why they give OpenBLAS's bits.
+//
+// Both cases become one shape: rows of a sparse matrix S times a dense row-major D,
+// out[r, :] = sum_k S[r, k] D[k, :], K cut into blocks, every block summed from zero in k order
+// with one FMA per nonzero and then added to out. A sparse left operand (C = A op(B)): S = A,
+// D = op(B), out = C. A sparse right operand (C = op(A) B): C^T = B^T op(A)^T, so S = B^T (the
+// nonzeros of each column of B), D = op(A)^T, out = C^T, transposed into C at the end.
+#include "backends/cpu/sparse_gemm.h"
+
+#include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace ag::cpu {
+
+namespace {
+
+// One vector of floats: AVX-512 or AVX2 with FMA where the build has them, else one float.
+#if defined(__AVX512F__)
+constexpr int W = 16;
+using V = __m512;
+inline V vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm512_storeu_ps(p, v); }
+inline V vset(float x) { return _mm512_set1_ps(x); }
+inline V vfma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm512_add_ps(a, b); }
+#elif defined(__AVX2__) && defined(__FMA__)
+constexpr int W = 8;
+using V = __m256;
+inline V vload(const float* p) { return _mm256_loadu_ps(p); }
+inline void vstore(float* p, V v) { _mm256_storeu_ps(p, v); }
+inline V vset(float x) { return _mm256_set1_ps(x); }
+inline V vfma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+inline V vadd(V a, V b) { return _mm256_add_ps(a, b); }
+#else
+constexpr int W = 1;
+using V = float;
+inline V vload(const float* p) { return *p; }
+inline void vstore(float* p, V v) { *p = v; }
+inline V vset(float x) { return x; }
+inline V vfma(V a, V b, V c) { return std::fma(a, b, c); }
+inline V vadd(V a, V b) { return a + b; }
+#endif
+
+// Sparse rows go four at a time over the k where any of them is nonzero (the others' zeros
+// there are FMAs that change nothing), so that each vector of D loaded serves four rows.
+constexpr int group = 4;
+constexpr int tile_vectors = 4;  // accumulators: 4 rows x 4 vectors, in registers
+constexpr int tile = tile_vectors * W;
+
+// One group of sparse rows: the k where any is nonzero (ascending), and each row's values there.
+struct Group {
+  const int32_t* k;
+  const float* v[group];
+  int n;
+};
+
+// out[r][c : c + NV W] += block sums over entries [e0, e1) of the group, for its rows r.
+template <int NV>
+inline void block_vectors(const Group& s, int e0, int e1, const float* D, int64_t ldd, int c, float* const* out) {
+  V acc[group][NV];
+  for (int r = 0; r < group; ++r)
+    for (int j = 0; j < NV; ++j) acc[r][j] = vset(0.0f);
+  for (int e = e0; e < e1; ++e) {
+    const float* d = D + s.k[e] * ldd + c;
+    V dv[NV];
+    for (int j = 0; j < NV; ++j) dv[j] = vload(d + j * W);
+    for (int r = 0; r < group; ++r) {
+      const V a = vset(s.v[r][e]);
+      for (int j = 0; j < NV; ++j) acc[r][j] = vfma(a, dv[j], acc[r][j]);
+    }
+  }
+  for (int r = 0; r < group; ++r)
+    if (out[r])
+      for (int j = 0; j < NV; ++j) vstore(out[r] + c + j * W, vadd(acc[r][j], vload(out[r] + c + j * W)));
+}
+
+inline void block_scalar(const Group& s, int e0, int e1, const float* D, int64_t ldd, int c, float* const* out) {
+  for (int r = 0; r < group; ++r) {
+    if (!out[r]) continue;
+    float acc = 0.0f;
+    for (int e = e0; e < e1; ++e) acc = std::fma(s.v[r][e], D[s.k[e] * ldd + c], acc);
+    out[r][c] = acc + out[r][c];
+  }
+}
+
+// out[r][c0:c1] += S[r, :] D[:, c0:c1] for the group's rows, K block by block.
+void group_times_dense(const Group& s, const float* D, int64_t ldd, int c0, int c1, int K, const KBlocks& blocks,
+                       float* const* out) {
+  for (int k0 = 0, e0 = 0; k0 < K;) {
+    const int k1 = k0 + blocks.next(K - k0);
+    int e1 = e0;
+    while (e1 < s.n && s.k[e1] < k1) ++e1;
+    int c = c0;
+    for (; c + tile <= c1; c += tile) block_vectors<tile_vectors>(s, e0, e1, D, ldd, c, out);
+    for (; c + W <= c1; c += W) block_vectors<1>(s, e0, e1, D, ldd, c, out);
+    for (; c < c1; ++c) block_scalar(s, e0, e1, D, ldd, c, out);
+    k0 = k1;
+    e0 = e1;
+  }
+}
+
+// dst[c, r] = src[r, c] for rows [r0, r1) of src (OpenBLAS's out-of-place transpose).
+void transpose_rows(const float* src, int64_t lds, int r0, int r1, int cols, float* dst, int64_t ldd) {
+  if (r1 > r0 && cols > 0)
+    cblas_somatcopy(CblasRowMajor, CblasTrans, r1 - r0, cols, 1.0f, src + r0 * lds, int(lds), dst + r0, int(ldd));
+}
+
+// The k in [0, n) where any of the rows x[r] (null: a row of zeros) is nonzero (NaN counts:
+// it is not zero), in order, into ks, and each row's values there into vs[r]; returns how many.
+// ks and vs[r] have room for n + 16.
+int group_nonzeros(const float* const* x, int n, int32_t* ks, float* const* vs) {
+  int count = 0, i = 0;
+#if defined(__AVX512F__)
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (; i < n; i += 16) {
+    const __mmask16 in = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    __m512 v[group];
+    __mmask16 m = 0;
+    for (int r = 0; r < group; ++r) {
+      v[r] = x[r] ? _mm512_maskz_loadu_ps(in, x[r] + i) : zero;
+      m |= _mm512_mask_cmp_ps_mask(in, v[r], zero, _CMP_NEQ_UQ);
+    }
+    if (!m) continue;
+    for (int r = 0; r < group; ++r) _mm512_storeu_ps(vs[r] + count, _mm512_maskz_compress_ps(m, v[r]));
+    _mm512_storeu_si512(ks + count, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(iota, _mm512_set1_epi32(i))));
+    count += __builtin_popcount(m);
+  }
+#endif
+  for (; i < n; ++i) {
+    bool any = false;
+    for (int r = 0; r < group; ++r) any = any || (x[r] && !(x[r][i] == 0.0f));
+    if (!any) continue;
+    ks[count] = i;
+    for (int r = 0; r < group; ++r) vs[r][count] = x[r] ? x[r][i] : 0.0f;
+    ++count;
+  }
+  return count;
+}
+
+// Per calling thread; grows to the largest product seen and is then reused.
+struct Scratch {
+  std::vector<float> dense, columns, values, out;
+  std::vector<int32_t> ks, counts;
+};
+thread_local Scratch scratch;
+
+template <class T>
+T* sized(std::vector<T>& v, int64_t n) {
+  if (int64_t(v.size()) < n) v.resize(size_t(n));
+  return v.data();
+}
+
+inline int part_begin(int n, int parts, int p) { return int(int64_t(n) * p / parts); }
+
+}  // namespace
+
+double group_zero_fraction(const float* x, int rows, int cols, int ld, bool groups_of_columns) {
+  // Groups of four rows (or columns) spread over the matrix, off the edges (images have empty borders).
+  const int along = groups_of_columns ? cols : rows, across = groups_of_columns ? rows : cols;
+  if (along <= 0 || across <= 0) return 0;
+  const int samples = std::min((along + group - 1) / group, 8);
+  int64_t zeros = 0;
+  for (int s = 0; s < samples; ++s) {
+    const int g0 = std::min(along - 1, int(int64_t(along) * (2 * s + 1) / (2 * samples))) / group * group;
+    for (int j = 0; j < across; ++j) {
+      bool zero = true;
+      for (int i = g0; i < std::min(along, g0 + group); ++i)
+        zero = zero && (groups_of_columns ? x[int64_t(j) * ld + i] : x[int64_t(i) * ld + j]) == 0.0f;
+      zeros += zero;
+    }
+  }
+  return double(zeros) / (double(samples) * across);
+}
+
+void sparse_gemm(const Gemm& g, bool sparse_a, const KBlocks& blocks, int threads) {
+  const int K = g.K;
+  // S has `rows` rows of K; D is K x `width`; out (rows x width) is C, or C^T in scratch.
+  const int rows = sparse_a ? g.M : g.N, width = sparse_a ? g.N : g.M;
+  // D as stored, when it is: A op(B) with B not transposed (D = B), op(A) B with A transposed
+  // (D = A as stored, K x M). Otherwise a transposed copy.
+  const bool d_as_stored = sparse_a ? !g.tb : g.ta;
+  const float* d_src = sparse_a ? g.B : g.A;
+  const int64_t d_src_ld = sparse_a ? g.ldb : g.lda;
+  float* d_copy = d_as_stored ? nullptr : sized(scratch.dense, int64_t(K) * width);
+  const float* D = d_as_stored ? d_src : d_copy;
+  const int64_t ldd = d_as_stored ? d_src_ld : width;
+  const int64_t ldk = K + 16;  // room for a whole vector past a group's last entry
+  const int groups = (rows + group - 1) / group;
+  int32_t* ks = sized(scratch.ks, groups * ldk);
+  float* vs = sized(scratch.values, int64_t(groups) * group * ldk);
+  int32_t* counts = sized(scratch.counts, groups);
+  float* bt = sparse_a ? nullptr : sized(scratch.columns, int64_t(g.N) * K);
+  float* out = sparse_a ? g.C : sized(scratch.out, int64_t(rows) * width);
+  const int64_t ldo = sparse_a ? g.N : width;
+
+#pragma omp parallel num_threads(threads)
+  {
+    const int parts = omp_get_num_threads(), p = omp_get_thread_num();
+    if (d_copy)  // D = the stored operand transposed: width x K stored, split by its rows
+      transpose_rows(d_src, d_src_ld, part_begin(width, parts, p), part_begin(width, parts, p + 1), K, d_copy, ldd);
+    // This thread's groups of sparse rows: the rows of A, or the columns of B (its part of B
+    // transposed first), four at a time.
+    const int g0 = part_begin(groups, parts, p), g1 = part_begin(groups, parts, p + 1);
+    const int r0 = g0 * group, r1 = std::min(rows, g1 * group);
+    if (!sparse_a) transpose_rows(g.B + r0, g.ldb, 0, K, r1 - r0, bt + int64_t(r0) * K, K);
+    const float* s_rows = sparse_a ? g.A : bt;
+    const int64_t lds = sparse_a ? g.lda : K;
+    for (int gi = g0; gi < g1; ++gi) {
+      const float* x[group];
+      float* v[group];
+      for (int r = 0; r < group; ++r) {
+        const int row = gi * group + r;
+        x[r] = row < rows ? s_rows + row * lds : nullptr;
+        v[r] = vs + (int64_t(gi) * group + r) * ldk;
+      }
+      counts[gi] = group_nonzeros(x, K, ks + gi * ldk, v);
+    }
+    for (int r = r0; r < r1; ++r) {  // every row of out starts from the bias or zero
+      float* o = out + r * ldo;
+      if (!g.bias) std::fill(o, o + width, 0.0f);
+      else if (sparse_a) std::copy(g.bias, g.bias + width, o);
+      else std::fill(o, o + width, g.bias[r]);
+    }
+    if (d_copy) {
+#pragma omp barrier
+    }
+    // Bands of columns outside, so that D's band (K x 256 floats) stays in cache.
+    constexpr int band = 256;
+    for (int c0 = 0; c0 < width; c0 += band)
+      for (int gi = g0; gi < g1; ++gi) {
+        Group s{ks + gi * ldk, {}, counts[gi]};
+        float* o[group];
+        for (int r = 0; r < group; ++r) {
+          const int row = gi * group + r;
+          s.v[r] = vs + (int64_t(gi) * group + r) * ldk;
+          o[r] = row < rows ? out + row * ldo : nullptr;
+        }
+        group_times_dense(s, D, ldd, c0, std::min(width, c0 + band), K, blocks, o);
+      }
+    if (!sparse_a) transpose_rows(out, ldo, r0, r1, width, g.C, g.N);  // C^T's rows [r0, r1) -> C's columns
+  }
+}
+
+}  // namespace ag::cpu
