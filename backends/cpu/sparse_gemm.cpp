@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <vector>
 
 namespace ag::cpu {
@@ -80,13 +81,27 @@ inline void block_vectors(const Group& s, int e0, int e1, const float* D, int64_
       for (int j = 0; j < NV; ++j) vstore(out[r] + c + j * W, vadd(acc[r][j], vload(out[r] + c + j * W)));
 }
 
-inline void block_scalar(const Group& s, int e0, int e1, const float* D, int64_t ldd, int c, float* const* out) {
-  for (int r = 0; r < group; ++r) {
-    if (!out[r]) continue;
-    float acc = 0.0f;
-    for (int e = e0; e < e1; ++e) acc = std::fma(s.v[r][e], D[s.k[e] * ldd + c], acc);
-    out[r][c] = acc + out[r][c];
+// The last columns [c, c1), fewer than a vector: AVX-512 masks them; elsewhere one at a time.
+inline void block_tail(const Group& s, int e0, int e1, const float* D, int64_t ldd, int c, int c1, float* const* out) {
+#if defined(__AVX512F__)
+  const __mmask16 m = __mmask16((1u << (c1 - c)) - 1);
+  __m512 acc[group];
+  for (int r = 0; r < group; ++r) acc[r] = _mm512_setzero_ps();
+  for (int e = e0; e < e1; ++e) {
+    const __m512 d = _mm512_maskz_loadu_ps(m, D + s.k[e] * ldd + c);
+    for (int r = 0; r < group; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(s.v[r][e]), d, acc[r]);
   }
+  for (int r = 0; r < group; ++r)
+    if (out[r]) _mm512_mask_storeu_ps(out[r] + c, m, _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(m, out[r] + c)));
+#else
+  for (; c < c1; ++c)
+    for (int r = 0; r < group; ++r) {
+      if (!out[r]) continue;
+      float acc = 0.0f;
+      for (int e = e0; e < e1; ++e) acc = std::fma(s.v[r][e], D[s.k[e] * ldd + c], acc);
+      out[r][c] = acc + out[r][c];
+    }
+#endif
 }
 
 // out[r][c0:c1] += S[r, :] D[:, c0:c1] for the group's rows, K block by block.
@@ -99,7 +114,7 @@ void group_times_dense(const Group& s, const float* D, int64_t ldd, int c0, int 
     int c = c0;
     for (; c + tile <= c1; c += tile) block_vectors<tile_vectors>(s, e0, e1, D, ldd, c, out);
     for (; c + W <= c1; c += W) block_vectors<1>(s, e0, e1, D, ldd, c, out);
-    for (; c < c1; ++c) block_scalar(s, e0, e1, D, ldd, c, out);
+    if (c < c1) block_tail(s, e0, e1, D, ldd, c, c1, out);
     k0 = k1;
     e0 = e1;
   }
