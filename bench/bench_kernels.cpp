@@ -15,9 +15,11 @@ namespace {
 
 // Builds y = f(inputs) over f32 inputs of the given shapes, fills them and times run(). The
 // inputs hold values in [0, 1); with `spread`, the first one holds values in [-spread, spread)
-// (saturated logits: exp's argument out of its fast range).
+// (saturated logits: exp's argument out of its fast range); `images` >= 0 names an input of
+// rows of 784 that is filled like a batch of digits instead (a disc of radius 10 in each
+// 28 x 28 image, 60% of its pixels lit, the rest zero), which the sparse products take.
 void run_plan(benchmark::State& state, std::vector<Shape> shapes, const std::function<Value(std::vector<Value>&)>& f,
-              double flops, double bytes, float spread = 0) {
+              double flops, double bytes, float spread = 0, int images = -1) {
   Graph g;
   std::vector<Value> in;
   for (size_t k = 0; k < shapes.size(); ++k) in.push_back(input(g, shapes[k], fmt::format("x{}", k)));
@@ -26,6 +28,13 @@ void run_plan(benchmark::State& state, std::vector<Shape> shapes, const std::fun
   for (const Value& v : in) {
     float* p = ex.input(v).ptr<float>();
     for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = 0.001f * float(i % 997);
+  }
+  if (images >= 0) {
+    float* p = ex.input(in[size_t(images)]).ptr<float>();
+    for (int64_t i = 0; i < in[size_t(images)].shape().numel(); ++i) {
+      const int64_t px = i % 784, r = px / 28 - 14, c = px % 28 - 14;
+      p[i] = r * r + c * c < 100 && (i * 2654435761u) % 10 < 6 ? 0.001f * float(i % 997 + 1) : 0.0f;
+    }
   }
   if (spread > 0) {
     float* p = ex.input(in[0]).ptr<float>();
@@ -48,6 +57,17 @@ BENCHMARK_CAPTURE(BM_gemm, dec_fwd_150x128_128x784, 150, 128, 784, false, true)-
 BENCHMARK_CAPTURE(BM_gemm, dec_dW_784x150_150x128, 784, 150, 128, true, false)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, dec_dh_150x784_784x128, 150, 784, 128, false, false)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, enc_dW_128x150_150x784, 128, 150, 784, true, false)->Arg(1)->Arg(2);
+// The same products with a batch of images as the sparse operand (backends/cpu/sparse_gemm.h);
+// GFLOP/s counts the dense product's work, so the numbers compare with BM_gemm's.
+void BM_gemm_images(benchmark::State& state, int64_t m, int64_t k, int64_t n, bool ta, bool tb, int images) {
+  set_num_threads(int(state.range(0)));
+  Shape a = ta ? Shape{k, m} : Shape{m, k}, b = tb ? Shape{n, k} : Shape{k, n};
+  run_plan(state, {a, b}, [&](std::vector<Value>& x) { return matmul(x[0], x[1], ta, tb); }, 2.0 * double(m * n * k), 0,
+           0, images);
+}
+BENCHMARK_CAPTURE(BM_gemm_images, enc_fwd_150x784_784x128, 150, 784, 128, false, true, 0)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm_images, enc_dW_128x150_150x784, 128, 150, 784, true, false, 1)->Arg(1)->Arg(2);
+BENCHMARK_CAPTURE(BM_gemm_images, deep_fwd1_150x784_784x1000, 150, 784, 1000, false, true, 0)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, vae_enc_fwd_150x784_784x400, 150, 784, 400, false, true)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, vae_dec_dh_150x784_784x400, 150, 784, 400, false, false)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm, deep_fwd1_150x784_784x1000, 150, 784, 1000, false, true)->Arg(1)->Arg(2);
