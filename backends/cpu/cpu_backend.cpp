@@ -68,35 +68,40 @@ constexpr int split_max_k = 256;
 constexpr double split_min_band_work = 2e6;  // M N K of one band; below it, one thread
 constexpr double small_gemm_work = 1e5;      // below this OpenBLAS keeps to one thread itself
 
-// C[m0:m1, n0:n1] = op(A) op(B) (+ bias) for that band of C: the bias copied in first, beta = 1.
+// C[m0:m1, n0:n1] (+)= op(A)[m0:m1, k0:k1] op(B)[k0:k1, n0:n1] in one OpenBLAS call: from k0 = 0
+// C starts from the bias (copied in, beta = 1) or zero; later blocks of K add to it.
 template <class T>
-void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1) {
+void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1, int k0, int k1) {
   const bool ta = c.node->attrs.i[0], tb = c.node->attrs.i[1];
   const Tensor &A = c.in[0], &B = c.in[1];
   const int N = int(c.out.shape[1]);
-  const int K = int(ta ? A.shape[0] : A.shape[1]);
   const int lda = int(A.shape[1]), ldb = int(B.shape[1]);
   T* C = c.out.ptr<T>() + int64_t(m0) * N + n0;
-  const int m = m1 - m0, n = n1 - n0;
+  const int m = m1 - m0, n = n1 - n0, k = k1 - k0;
   if (m <= 0 || n <= 0) return;
-  T beta = 0;
-  if (c.nin == 3) {
+  T beta = k0 > 0 ? 1 : 0;
+  if (k0 == 0 && c.nin == 3) {
     const T* bias = c.in[2].ptr<T>() + n0;
     for (int i = 0; i < m; ++i) std::memcpy(C + int64_t(i) * N, bias, sizeof(T) * size_t(n));
     beta = 1;
   }
-  if (K == 0) {
-    if (c.nin != 3)
+  if (k == 0) {
+    if (k0 == 0 && c.nin != 3)
       for (int i = 0; i < m; ++i) std::memset(C + int64_t(i) * N, 0, sizeof(T) * size_t(n));
     return;
   }
-  const T* a = A.ptr<T>() + (ta ? int64_t(m0) : int64_t(m0) * lda);
-  const T* b = B.ptr<T>() + (tb ? int64_t(n0) * ldb : int64_t(n0));
+  const T* a = A.ptr<T>() + (ta ? int64_t(k0) * lda + m0 : int64_t(m0) * lda + k0);
+  const T* b = B.ptr<T>() + (tb ? int64_t(n0) * ldb + k0 : int64_t(k0) * ldb + n0);
   const auto opa = ta ? CblasTrans : CblasNoTrans, opb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (sizeof(T) == 4)
-    cblas_sgemm(CblasRowMajor, opa, opb, m, n, K, 1.0f, a, lda, b, ldb, beta, C, N);
-  else cblas_dgemm(CblasRowMajor, opa, opb, m, n, K, 1.0, a, lda, b, ldb, beta, C, N);
+    cblas_sgemm(CblasRowMajor, opa, opb, m, n, k, 1.0f, a, lda, b, ldb, beta, C, N);
+  else cblas_dgemm(CblasRowMajor, opa, opb, m, n, k, 1.0, a, lda, b, ldb, beta, C, N);
 }
+
+int inner_dim(const KernelCall& c) { return int(c.node->attrs.i[0] ? c.in[0].shape[0] : c.in[0].shape[1]); }
+
+template <class T>
+void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1) { gemm_band<T>(c, m0, m1, n0, n1, 0, inner_dim(c)); }
 
 int num_threads_now();
 
@@ -171,11 +176,32 @@ SparseRules find_sparse_rules() {
 
 // At least this share of the work skipped (MNIST's pixels: 0.6), else the dense kernels are faster.
 constexpr double sparse_min_zeros = 0.5;
-std::atomic<int64_t> g_sparse_products{0};
+std::atomic<int64_t> g_sparse_products{0}, g_paired_products{0};
+
+const SparseRules& sparse_rules() {
+  static const SparseRules rules = find_sparse_rules();
+  return rules;
+}
+
+// Set while run_pair runs two products side by side, one per thread: each then makes the
+// choices of an unpaired run on num_threads_now() threads (and so gets its bits) but runs on one.
+thread_local bool t_paired = false;
+
+// Whether a product can run on one thread in a pair with the bits of its unpaired run: K fits one
+// block (one pass, however it is run), or its unpaired run goes to OpenBLAS's threaded driver,
+// whose cut of K we know (sparse_rules) and repeat block by block.
+bool pairable(const KernelCall& c) {
+  if (c.node->op != OpCode::matmul) return false;
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]), K = inner_dim(c);
+  if (K <= split_max_k) return true;
+  return c.out.dtype == DType::f32 && num_threads_now() > 1 && double(M) * N * K >= split_min_band_work && M >= 64 &&
+         N >= 64 && sparse_rules().threaded_q > 0;
+}
 
 // A float product with a mostly-zero operand, on the sparse kernels when they give the bits the
-// dense path below would: false if it is not one.
-bool sparse_product(const KernelCall& c, int parts) {
+// dense path below would: false if it is not one. `parts`: the threads the dense path would use
+// (which decides how OpenBLAS cuts K); `threads`: the threads to run on.
+bool sparse_product(const KernelCall& c, int parts, int threads) {
   const bool ta = c.node->attrs.i[0], tb = c.node->attrs.i[1];
   const Tensor &A = c.in[0], &B = c.in[1];
   const cpu::Gemm g{ta, tb, int(c.out.shape[0]), int(c.out.shape[1]), int(ta ? A.shape[0] : A.shape[1]),
@@ -183,7 +209,7 @@ bool sparse_product(const KernelCall& c, int parts) {
                     c.nin == 3 ? c.in[2].ptr<float>() : nullptr, c.out.ptr<float>()};
   const bool sparse_a = !ta && cpu::group_zero_fraction(g.A, g.M, g.K, g.lda, false) >= sparse_min_zeros;
   if (!sparse_a && (tb || cpu::group_zero_fraction(g.B, g.K, g.N, g.ldb, true) < sparse_min_zeros)) return false;
-  static const SparseRules rules = find_sparse_rules();
+  const SparseRules& rules = sparse_rules();
   if (!rules.ok) return false;
   cpu::KBlocks blocks;
   if (g.K > split_max_k) {
@@ -193,7 +219,7 @@ bool sparse_product(const KernelCall& c, int parts) {
     if (parts == 1 && rules.one_thread.q == 0) return false;
     blocks = parts > 1 ? cpu::KBlocks{rules.threaded_q, 0} : rules.one_thread;
   }
-  cpu::sparse_gemm(g, sparse_a, blocks, parts);
+  cpu::sparse_gemm(g, sparse_a, blocks, threads);
   g_sparse_products.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
@@ -203,11 +229,22 @@ void gemm(const KernelCall& c) {
   const bool ta = c.node->attrs.i[0];
   const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
   const int K = int(ta ? c.in[0].shape[0] : c.in[0].shape[1]);
-  const int parts = omp_in_parallel() ? 1 : num_threads_now();
+  const bool paired = t_paired;
+  // The threads this product's choices are made for (in a pair: as if it ran alone), and run on.
+  const int parts = paired || !omp_in_parallel() ? num_threads_now() : 1, threads = paired ? 1 : parts;
   const double work = double(M) * N * K;
   // Far above OpenBLAS's small-matrix kernels, outside a parallel region: a mostly-zero operand.
   if constexpr (sizeof(T) == 4)
-    if (!omp_in_parallel() && work >= split_min_band_work && sparse_product(c, parts)) return;
+    if ((paired || !omp_in_parallel()) && work >= split_min_band_work && sparse_product(c, parts, threads)) return;
+  if (paired) {  // one thread (pairable): K in one block, or cut as OpenBLAS's threaded driver cuts it
+    const cpu::KBlocks blocks{K > split_max_k ? sparse_rules().threaded_q : 0, 0};
+    for (int k0 = 0, kb = 0; k0 < K || k0 == 0; k0 += kb) {
+      kb = blocks.next(K - k0);
+      gemm_band<T>(c, 0, M, 0, N, k0, k0 + kb);
+      if (kb == 0) break;
+    }
+    return;
+  }
   if (parts < 2 || K > split_max_k || work < small_gemm_work) {
     gemm_band<T>(c, 0, M, 0, N);  // OpenBLAS threads it (or not) itself
     return;
@@ -470,9 +507,22 @@ void run_call(const KernelCall& c);
 // Two independent matrix products, one per thread: a small GEMM on one core runs closer to the
 // core's peak than the same GEMM split over two (OpenBLAS runs single-threaded inside a
 // parallel region). On the tutorial's backward pass this is dW and dx of a layer at once.
+// Two independent products side by side, one per thread, each with the bits it has alone;
+// a product that cannot promise that runs alone, and so does its partner.
 void run_pair(const KernelCall& a, const KernelCall& b) {
+  sparse_rules();  // found outside any parallel region (it compares with OpenBLAS's threads)
+  if (!pairable(a) || !pairable(b)) {
+    run_call(a);
+    run_call(b);
+    return;
+  }
+  g_paired_products.fetch_add(2, std::memory_order_relaxed);
 #pragma omp parallel num_threads(2)
-  run_call(omp_get_thread_num() == 0 ? a : b);
+  {
+    t_paired = true;
+    run_call(omp_get_thread_num() == 0 ? a : b);
+    t_paired = false;
+  }
 }
 
 void no_kernel(const KernelCall& c) {
@@ -609,5 +659,6 @@ void set_num_threads(int n) {
 int num_threads() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
 
 int64_t cpu_sparse_products() { return g_sparse_products.load(std::memory_order_relaxed); }
+int64_t cpu_paired_products() { return g_paired_products.load(std::memory_order_relaxed); }
 
 }  // namespace ag

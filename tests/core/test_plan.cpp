@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 #include "step_fixture.h"
@@ -102,6 +103,37 @@ TEST_CASE("in-place only over a source that dies at that step", "[plan]") {
     CHECK(found);
   }
   CHECK(in_place > 0);
+}
+
+TEST_CASE("products run side by side give the bits they have alone", "[plan]") {
+  // The tutorial's shapes: in the backward pass the decoder's weight gradient (K = 150) and the
+  // hidden layer's gradient (K = 784, OpenBLAS's threaded cut of K repeated on one thread) pair up.
+  auto train = [](bool pair) {
+    set_num_threads(2);
+    ag::testing::TinyAutoencoder m(150, 0.5f, 784, 128);
+    CompileOptions options;
+    options.pair_matmuls = pair;
+    Executor ex(compile(m.outputs(), options));
+    const int64_t before = cpu_paired_products();
+    for (int s = 0; s < 3; ++s) {
+      ag::testing::make_batch(ex.input(m.x).ptr<float>(), 150, 784, s);
+      ex.run();
+    }
+    const int64_t paired = cpu_paired_products() - before;
+    std::vector<float> params;
+    for (int i = 0; i < m.store.count(); ++i) {
+      const HostTensor t = m.store.read(i);
+      params.insert(params.end(), t.ptr<float>(), t.ptr<float>() + t.numel());
+    }
+    set_num_threads(0);
+    return std::pair{params, paired};
+  };
+  const auto [alone, none] = train(false);
+  const auto [side_by_side, paired] = train(true);
+  CHECK(none == 0);
+  CHECK(paired >= 3 * 2);
+  REQUIRE(alone.size() == side_by_side.size());
+  CHECK(std::memcmp(alone.data(), side_by_side.data(), alone.size() * sizeof(float)) == 0);
 }
 
 TEST_CASE("assign elision and in-place give the same numbers as plain copies", "[plan]") {
