@@ -174,8 +174,11 @@ SparseRules find_sparse_rules() {
   return r;
 }
 
-// At least this share of the work skipped (MNIST's pixels: 0.6), else the dense kernels are faster.
-constexpr double sparse_min_zeros = 0.5;
+// At least this share of the work skipped, else the dense kernels are faster (MNIST's pixels: 0.6
+// as a left operand, 0.6-0.8 as a right one). Measured with digit-like operands on 2 threads: a
+// sparse left operand breaks even near 0.3 (150x784x128 1.36x faster at 0.34, 150x1000x500 even
+// at 0.33); a right one, which also costs two transposes, near 0.4.
+constexpr double sparse_min_zeros_a = 0.4, sparse_min_zeros_b = 0.5;
 std::atomic<int64_t> g_sparse_products{0}, g_paired_products{0};
 
 const SparseRules& sparse_rules() {
@@ -207,8 +210,8 @@ bool sparse_product(const KernelCall& c, int parts, int threads) {
   const cpu::Gemm g{ta, tb, int(c.out.shape[0]), int(c.out.shape[1]), int(ta ? A.shape[0] : A.shape[1]),
                     int(A.shape[1]), int(B.shape[1]), A.ptr<float>(), B.ptr<float>(),
                     c.nin == 3 ? c.in[2].ptr<float>() : nullptr, c.out.ptr<float>()};
-  const bool sparse_a = !ta && cpu::group_zero_fraction(g.A, g.M, g.K, g.lda, false) >= sparse_min_zeros;
-  if (!sparse_a && (tb || cpu::group_zero_fraction(g.B, g.K, g.N, g.ldb, true) < sparse_min_zeros)) return false;
+  const bool sparse_a = !ta && cpu::group_zero_fraction(g.A, g.M, g.K, g.lda, false) >= sparse_min_zeros_a;
+  if (!sparse_a && (tb || cpu::group_zero_fraction(g.B, g.K, g.N, g.ldb, true) < sparse_min_zeros_b)) return false;
   const SparseRules& rules = sparse_rules();
   if (!rules.ok) return false;
   cpu::KBlocks blocks;
