@@ -8,7 +8,7 @@
 // long as K is cut into the same blocks and every other term is taken in order. The kernels
 // here do that, vectorised across the other dimension of the product (the columns of C, or its
 // rows for a sparse right operand), and are checked against OpenBLAS at run time before they
-// are used (cpu_backend.cpp, sparse_gemm_check). One difference, by design: where a skipped
+// are used (cpu_backend.cpp, find_sparse_rules). One difference, by design: where a skipped
 // zero meets an infinite or NaN weight, OpenBLAS gives NaN and this gives the other terms' sum.
 #pragma once
 
