@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 #include <limits>
 #include <cstring>
@@ -62,10 +63,16 @@ void random_kernel(const KernelCall& c) {
 // where OpenBLAS's own two-thread GEMM reaches 150-175 (bench/bench_kernels.cpp, BM_gemm). Only
 // where it cannot change a bit of the result: the inner dimension fits one of OpenBLAS's K blocks
 // (then every element is one pass over K, however the threads share the work; past it OpenBLAS's
-// threaded and single-threaded drivers cut K differently), and every band is far above the size
-// where OpenBLAS switches to its small-matrix kernels, which add in another order.
+// threaded and single-threaded drivers cut K differently). Small products split too: two bands
+// of 20x400x150 take 12 us where one thread takes 30 and OpenBLAS's two 26 (the VAE's code
+// layer; 250x30x150 12 against 38; 150x64x128 19 against 29), with the same bits as one call
+// where every band is at least 4e5 (tested, down to bands of 10x400x150 and 70x30x200; a band of
+// 22x30x200 rounds differently), except where K is so short that writing C is the work
+// (150x400x20: 39 against 33).
 constexpr int split_max_k = 256;
-constexpr double split_min_band_work = 2e6;  // M N K of one band; below it, one thread
+constexpr double split_min_band_work = 2e6;  // M N K of one band of a sparse product or pair
+constexpr double small_band_work = 4e5;      // M N K of every band of a dense one; below it, one thread
+constexpr int small_band_min_k = 32;
 constexpr double small_gemm_work = 1e5;      // below this OpenBLAS keeps to one thread itself
 
 // C[m0:m1, n0:n1] (+)= op(A)[m0:m1, k0:k1] op(B)[k0:k1, n0:n1] in one OpenBLAS call: from k0 = 0
@@ -252,20 +259,26 @@ void gemm(const KernelCall& c) {
     gemm_band<T>(c, 0, M, 0, N);  // OpenBLAS threads it (or not) itself
     return;
   }
-  if (work / parts < split_min_band_work) {
-    // Too small for bands, and OpenBLAS's threading costs more than it brings (150x128x64:
-    // 29 us on one thread, 59 on two). Inside a parallel region OpenBLAS stays on one thread.
-#pragma omp parallel num_threads(2)
-    if (omp_get_thread_num() == 0) gemm_band<T>(c, 0, M, 0, N);
-    return;
-  }
   // Bands of the longer side, cut at multiples of 16 (the kernels' unrolling).
   const bool by_rows = M >= N;
   const int len = by_rows ? M : N;
   const int step = (len / parts + 15) / 16 * 16;
+  auto band = [&](int p) {  // [lo, hi) of thread p
+    return std::pair{std::min(len, p * step), p == parts - 1 ? len : std::min(len, (p + 1) * step)};
+  };
+  int smallest = len;  // the shortest band that is not empty
+  for (int p = 0; p < parts; ++p)
+    if (const auto [lo, hi] = band(p); hi > lo) smallest = std::min(smallest, hi - lo);
+  if (work / len * smallest < small_band_work || K < small_band_min_k) {
+    // Too small for bands, and OpenBLAS's threading costs more than it brings (150x400x20: 33 us
+    // on one thread, 36 on two). Inside a parallel region OpenBLAS stays on one thread.
+#pragma omp parallel num_threads(2)
+    if (omp_get_thread_num() == 0) gemm_band<T>(c, 0, M, 0, N);
+    return;
+  }
 #pragma omp parallel for num_threads(parts) schedule(static, 1)
   for (int p = 0; p < parts; ++p) {
-    const int lo = std::min(len, p * step), hi = p == parts - 1 ? len : std::min(len, (p + 1) * step);
+    const auto [lo, hi] = band(p);
     if (by_rows) gemm_band<T>(c, lo, hi, 0, N);
     else gemm_band<T>(c, 0, M, lo, hi);
   }

@@ -270,12 +270,15 @@ TEST_CASE("matrix products split over threads give the bits of one single-thread
   // The CPU backend cuts a product with a short inner dimension into bands of rows or columns,
   // one single-threaded OpenBLAS call per thread, or runs a small one on one thread. That must
   // not change a bit: the tutorial's backward products (K = 150, the batch) and its decoder
-  // (K = 128), small ones, every transpose, a bias.
+  // (K = 128), small ones (down to bands of 10 x 400 x 150, the VAE's code layer), every
+  // transpose, a bias.
   struct Case { int64_t m, k, n; bool ta, tb, bias; };
   const Case cases[] = {{150, 128, 784, false, true, true}, {784, 150, 128, true, false, false},
                         {128, 150, 784, true, false, false}, {150, 250, 500, false, false, true},
                         {1000, 150, 784, true, true, false}, {150, 200, 30, false, true, true},
-                        {250, 150, 30, true, false, false}, {150, 64, 128, false, true, true}};
+                        {250, 150, 30, true, false, false}, {150, 64, 128, false, true, true},
+                        {20, 150, 400, true, false, false},  {30, 150, 250, true, false, false},
+                        {100, 64, 100, false, true, true},   {150, 250, 30, false, true, true}};
   for (const Case& c : cases) {
     auto run = [&](int threads) {
       set_num_threads(threads);
