@@ -70,7 +70,7 @@ void random_kernel(const KernelCall& c) {
 // 22x30x200 rounds differently), except where K is so short that writing C is the work
 // (150x400x20: 39 against 33).
 constexpr int split_max_k = 256;
-constexpr double split_min_band_work = 2e6;  // M N K of one band of a sparse product or pair
+constexpr double split_min_band_work = 2e6;  // M N K of a sparse product, or a pair's past one K block
 constexpr double small_band_work = 4e5;      // M N K of every band of a dense one; below it, one thread
 constexpr int small_band_min_k = 32;
 constexpr double small_gemm_work = 1e5;      // below this OpenBLAS keeps to one thread itself
@@ -197,15 +197,25 @@ const SparseRules& sparse_rules() {
 // choices of an unpaired run on num_threads_now() threads (and so gets its bits) but runs on one.
 thread_local bool t_paired = false;
 
-// Whether a product can run on one thread in a pair with the bits of its unpaired run: K fits one
-// block (one pass, however it is run), or its unpaired run goes to OpenBLAS's threaded driver,
-// whose cut of K we know (sparse_rules) and repeat block by block.
-bool pairable(const KernelCall& c) {
-  if (c.node->op != OpCode::matmul) return false;
+// How OpenBLAS cuts K in this product's dense run on `parts` threads, where we know it: one block
+// (K fits one on every core), the threaded driver's cut (which every float product this large,
+// with both sides of C at least 64, goes to), or the single-threaded one's. False: not known.
+bool dense_k_blocks(const KernelCall& c, int parts, cpu::KBlocks* blocks) {
   const int M = int(c.out.shape[0]), N = int(c.out.shape[1]), K = inner_dim(c);
+  *blocks = {};
   if (K <= split_max_k) return true;
-  return c.out.dtype == DType::f32 && num_threads_now() > 1 && double(M) * N * K >= split_min_band_work && M >= 64 &&
-         N >= 64 && sparse_rules().threaded_q > 0;
+  if (c.out.dtype != DType::f32) return false;
+  const SparseRules& rules = sparse_rules();
+  if (parts == 1) *blocks = rules.one_thread;
+  else if (double(M) * N * K >= split_min_band_work && M >= 64 && N >= 64) *blocks = {rules.threaded_q, 0};
+  return blocks->q > 0;
+}
+
+// Whether a product can run on one thread in a pair with the bits of its unpaired run: we know
+// how its unpaired run cuts K (and repeat that block by block).
+bool pairable(const KernelCall& c) {
+  cpu::KBlocks blocks;
+  return c.node->op == OpCode::matmul && dense_k_blocks(c, num_threads_now(), &blocks);
 }
 
 // A float product with a mostly-zero operand, on the sparse kernels when they give the bits the
@@ -219,16 +229,8 @@ bool sparse_product(const KernelCall& c, int parts, int threads) {
                     c.nin == 3 ? c.in[2].ptr<float>() : nullptr, c.out.ptr<float>()};
   const bool sparse_a = !ta && cpu::group_zero_fraction(g.A, g.M, g.K, g.lda, false) >= sparse_min_zeros_a;
   if (!sparse_a && (tb || cpu::group_zero_fraction(g.B, g.K, g.N, g.ldb, true) < sparse_min_zeros_b)) return false;
-  const SparseRules& rules = sparse_rules();
-  if (!rules.ok) return false;
   cpu::KBlocks blocks;
-  if (g.K > split_max_k) {
-    // Threads: OpenBLAS's threaded driver, which every product this large with both sides
-    // of C at least 64 goes to.
-    if (parts > 1 && (rules.threaded_q == 0 || g.M < 64 || g.N < 64)) return false;
-    if (parts == 1 && rules.one_thread.q == 0) return false;
-    blocks = parts > 1 ? cpu::KBlocks{rules.threaded_q, 0} : rules.one_thread;
-  }
+  if (!sparse_rules().ok || !dense_k_blocks(c, parts, &blocks)) return false;
   cpu::sparse_gemm(g, sparse_a, blocks, threads);
   g_sparse_products.fetch_add(1, std::memory_order_relaxed);
   return true;
@@ -236,9 +238,7 @@ bool sparse_product(const KernelCall& c, int parts, int threads) {
 
 template <class T>
 void gemm(const KernelCall& c) {
-  const bool ta = c.node->attrs.i[0];
-  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
-  const int K = int(ta ? c.in[0].shape[0] : c.in[0].shape[1]);
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]), K = inner_dim(c);
   const bool paired = t_paired;
   // The threads this product's choices are made for (in a pair: as if it ran alone), and run on.
   const int parts = paired || !omp_in_parallel() ? num_threads_now() : 1, threads = paired ? 1 : parts;
@@ -246,13 +246,15 @@ void gemm(const KernelCall& c) {
   // Far above OpenBLAS's small-matrix kernels, outside a parallel region: a mostly-zero operand.
   if constexpr (sizeof(T) == 4)
     if ((paired || !omp_in_parallel()) && work >= split_min_band_work && sparse_product(c, parts, threads)) return;
-  if (paired) {  // one thread (pairable): K in one block, or cut as OpenBLAS's threaded driver cuts it
-    const cpu::KBlocks blocks{K > split_max_k ? sparse_rules().threaded_q : 0, 0};
-    for (int k0 = 0, kb = 0; k0 < K || k0 == 0; k0 += kb) {
-      kb = blocks.next(K - k0);
+  if (paired) {  // one thread, K cut as the unpaired run cuts it (run_pair checked it is known)
+    cpu::KBlocks blocks;
+    dense_k_blocks(c, parts, &blocks);
+    int k0 = 0;
+    do {
+      const int kb = blocks.next(K - k0);
       gemm_band<T>(c, 0, M, 0, N, k0, k0 + kb);
-      if (kb == 0) break;
-    }
+      k0 += kb;
+    } while (k0 < K);
     return;
   }
   if (parts < 2 || K > split_max_k || work < small_gemm_work) {
@@ -522,9 +524,9 @@ void run_call(const KernelCall& c);
 
 // Two independent matrix products, one per thread: a small GEMM on one core runs closer to the
 // core's peak than the same GEMM split over two (OpenBLAS runs single-threaded inside a
-// parallel region). On the tutorial's backward pass this is dW and dx of a layer at once.
-// Two independent products side by side, one per thread, each with the bits it has alone;
-// a product that cannot promise that runs alone, and so does its partner.
+// parallel region). On the tutorial's backward pass this is dW and dx of a layer at once. Each
+// keeps the bits it has alone; a product that cannot promise that runs alone, and so does its
+// partner.
 void run_pair(const KernelCall& a, const KernelCall& b) {
   sparse_rules();  // found outside any parallel region (it compares with OpenBLAS's threads)
   if (!pairable(a) || !pairable(b)) {
