@@ -1,7 +1,10 @@
 // A small autoencoder training step written as graph code (784 -> 32 -> 784, sigmoid, BCE,
-// plain SGD as assign nodes), used by the plan and learning tests.
+// plain SGD as assign nodes), used by the plan and learning tests; and one matrix product run
+// by an executor, for the tests of how the CPU backend splits products.
 #pragma once
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "graph/aegraph.h"
 
@@ -44,6 +47,23 @@ inline void make_batch(float* x, int64_t batch, int64_t dim, int64_t offset) {
       x[r * dim + i] = float(on != flip);
     }
   }
+}
+
+// op(a) op(b) (+ bias), m x k times k x n, a and b as stored (k x m when transposed, and so on),
+// compiled and run by an executor on the current thread setting; bias empty: none.
+inline std::vector<float> run_product(int64_t m, int64_t k, int64_t n, bool ta, bool tb, const std::vector<float>& a,
+                                      const std::vector<float>& b, const std::vector<float>& bias = {}) {
+  Graph g;
+  Value va = input(g, ta ? Shape{k, m} : Shape{m, k}, "a"), vb = input(g, tb ? Shape{n, k} : Shape{k, n}, "b");
+  Value vbias = input(g, {n}, "bias");
+  Value y = bias.empty() ? matmul(va, vb, ta, tb) : matmul(va, vb, ta, tb, vbias);
+  Executor ex(compile({y}));
+  std::memcpy(ex.input(va).ptr<float>(), a.data(), a.size() * sizeof(float));
+  std::memcpy(ex.input(vb).ptr<float>(), b.data(), b.size() * sizeof(float));
+  if (!bias.empty()) std::memcpy(ex.input(vbias).ptr<float>(), bias.data(), bias.size() * sizeof(float));
+  ex.run();
+  HostTensor out = ex.read(y);
+  return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out.numel());
 }
 
 }  // namespace ag::testing

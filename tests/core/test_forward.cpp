@@ -10,6 +10,7 @@
 
 #include "graph/aegraph.h"
 #include "ops/functors.h"
+#include "step_fixture.h"
 
 using namespace ag;
 using Catch::Matchers::Contains;
@@ -279,23 +280,17 @@ TEST_CASE("matrix products split over threads give the bits of one single-thread
                         {250, 150, 30, true, false, false}, {150, 64, 128, false, true, true},
                         {20, 150, 400, true, false, false},  {30, 150, 250, true, false, false},
                         {100, 64, 100, false, true, true},   {150, 250, 30, false, true, true}};
+  auto sines = [](int64_t n, double phase) {
+    std::vector<float> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float(std::sin(0.37 * double(i) + phase));
+    return v;
+  };
   for (const Case& c : cases) {
+    const std::vector<float> a = sines(c.m * c.k, 0), b = sines(c.k * c.n, 1),
+                             bias = c.bias ? sines(c.n, 2) : std::vector<float>{};
     auto run = [&](int threads) {
       set_num_threads(threads);
-      Graph g;
-      Value a = input(g, c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, "a");
-      Value b = input(g, c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, "b");
-      Value bias = input(g, {c.n}, "bias");
-      Value y = c.bias ? matmul(a, b, c.ta, c.tb, bias) : matmul(a, b, c.ta, c.tb);
-      Executor ex(compile({y}));
-      for (Value v : {a, b, bias}) {
-        if (v.id == bias.id && !c.bias) continue;
-        float* p = ex.input(v).ptr<float>();
-        for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = float(std::sin(0.37 * double(i) + double(v.id)));
-      }
-      ex.run();
-      HostTensor out = ex.read(y);
-      return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out.numel());
+      return ag::testing::run_product(c.m, c.k, c.n, c.ta, c.tb, a, b, bias);
     };
     const std::vector<float> one = run(1), two = run(2), three = run(3);
     set_num_threads(0);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "graph/aegraph.h"
+#include "step_fixture.h"
 
 using namespace ag;
 
@@ -57,18 +58,9 @@ Result both(const Case& c, int threads, bool poison = false) {
   if (poison) (c.sparse_a ? a : b)[0] = std::numeric_limits<float>::quiet_NaN();
   set_num_threads(threads);
   Result r;
-  Graph g;
-  Value va = input(g, {ar, ac}, "a"), vb = input(g, {br, bc}, "b"), vbias = input(g, {c.n}, "bias");
-  Value y = c.bias ? matmul(va, vb, c.ta, c.tb, vbias) : matmul(va, vb, c.ta, c.tb);
-  Executor ex(compile({y}));
-  std::memcpy(ex.input(va).ptr<float>(), a.data(), a.size() * sizeof(float));
-  std::memcpy(ex.input(vb).ptr<float>(), b.data(), b.size() * sizeof(float));
-  if (c.bias) std::memcpy(ex.input(vbias).ptr<float>(), bias.data(), bias.size() * sizeof(float));
   const int64_t before = cpu_sparse_products();
-  ex.run();
+  r.ours = ag::testing::run_product(c.m, c.k, c.n, c.ta, c.tb, a, b, c.bias ? bias : std::vector<float>{});
   r.sparse_runs = cpu_sparse_products() - before;
-  HostTensor out = ex.read(y);
-  r.ours.assign(out.ptr<float>(), out.ptr<float>() + out.numel());
   r.openblas.assign(size_t(c.m * c.n), 0.0f);
   if (c.bias)
     for (int64_t i = 0; i < c.m; ++i) std::copy(bias.begin(), bias.end(), r.openblas.begin() + i * c.n);
