@@ -80,6 +80,10 @@ int num_threads();
 int64_t cpu_sparse_products();
 // How many ran side by side with another, one per thread (CompileOptions::pair_matmuls).
 int64_t cpu_paired_products();
+// How many fused groups ran as a loop compiled ahead of time (backends/cpu/compiled_groups.h)
+// rather than through the interpreter; tests switch those loops off to compare the two.
+int64_t cpu_compiled_group_runs();
+void set_cpu_compiled_groups(bool on);
 
 // Implemented by backends/cpu: run one call on the host.
 void cpu_run_call(const KernelCall& call);

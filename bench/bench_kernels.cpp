@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "graph/aegraph.h"
+#include "models/optim.h"
 
 using namespace ag;
 
@@ -108,53 +109,38 @@ void BM_bias_grad(benchmark::State& state) {  // sum over the batch axis, as a b
 }
 BENCHMARK(BM_bias_grad)->Arg(1)->Arg(2);
 
-// One Adagrad update of a 784 x 1000 weight (the deep model's first layer) as the trainer
-// compiles it: the state's assign and the parameter's update in one fusion group. GB/s counts
-// the gradient read, the state and parameter read and written.
-void BM_adagrad_update(benchmark::State& state) {
+// One optimiser update of a weight as the models make it (models/optim.cpp; the gradient an
+// input, as a matrix product's result would be): the state's assigns and the parameter's
+// update in one fusion group. Third argument 1: the loop compiled ahead of time, 0: the
+// fused-group interpreter (backends/cpu/compiled_groups.h). GB/s counts the gradient read and
+// the parameter and state read and written.
+void BM_optimiser_update(benchmark::State& state, const char* kind) {
   set_num_threads(int(state.range(1)));
+  set_cpu_compiled_groups(state.range(2) != 0);
   const int64_t n = state.range(0);
-  HostTensor w(Shape{n}, DType::f32), acc(Shape{n}, DType::f32);
-  for (int64_t i = 0; i < n; ++i) {
-    w.set(i, 0.01 * double(i % 101));
-    acc.set(i, 0.1);
-  }
+  ParamStore store(Device::cpu, DType::f32, 0);
+  const int w = store.add("w", Shape{n}, Init::Uniform(-0.05f, 0.05f));
+  models::OptimConfig config;
+  config.kind = kind;
+  config.lr = 1e-3;
+  std::unique_ptr<models::Optimizer> opt = models::Optimizer::make(config, store);
   Graph g;
-  Value grad = input(g, {n}, "grad"), lr = input(g, {1}, "lr");
-  Value wv = external(g, w.view(), "w"), sv = external(g, acc.view(), "acc");
-  Value s_new = assign(sv, sv + square(grad));
-  Value w_new = assign(wv, wv - lr * grad / (sqrt(s_new) + 1e-10f));
-  Executor ex(compile({s_new, w_new}));
+  models::GraphParams p(g, store);
+  Value grad = input(g, {n}, "grad");
+  Executor ex(compile(opt->step(p, {w}, {grad})));
   float* pg = ex.input(grad).ptr<float>();
-  for (int64_t i = 0; i < n; ++i) pg[i] = 1e-3f * float(i % 997);
-  *ex.input(lr).ptr<float>() = 1e-6f;
+  for (int64_t i = 0; i < n; ++i) pg[i] = 1e-3f * float(i % 997) - 0.4f;
   for (auto _ : state) ex.run();
-  state.counters["GB/s"] = benchmark::Counter(20e-9 * double(n), benchmark::Counter::kIsIterationInvariantRate);
+  set_cpu_compiled_groups(true);
+  const double states = std::string(kind) == "adam" ? 2 : 1;
+  state.counters["GB/s"] = benchmark::Counter(4e-9 * double(n) * (1 + 2 * (1 + states)), benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_adagrad_update)->Args({784 * 1000, 1})->Args({784 * 1000, 2})->Args({784 * 128, 2});
-
-// One Adam update of a 784 x 400 weight (the variational model's), as the optimiser writes it
-// (PyTorch's formula): m, v and the parameter in one fusion group of fifteen ops.
-void BM_adam_update(benchmark::State& state) {
-  set_num_threads(int(state.range(1)));
-  const int64_t n = state.range(0);
-  HostTensor w(Shape{n}, DType::f32), m(Shape{n}, DType::f32), v(Shape{n}, DType::f32);
-  for (int64_t i = 0; i < n; ++i) w.set(i, 0.01 * double(i % 101));
-  Graph g;
-  Value grad = input(g, {n}, "grad"), step = input(g, {1}, "step_size"), bc2 = input(g, {1}, "bc2_sqrt");
-  Value wv = external(g, w.view(), "w"), mv = external(g, m.view(), "m"), vv = external(g, v.view(), "v");
-  Value m_new = assign(mv, mv * 0.9f + grad * 0.1f);
-  Value v_new = assign(vv, vv * 0.999f + square(grad) * 0.001f);
-  Value w_new = assign(wv, wv - step * m_new / (sqrt(v_new) / bc2 + 1e-8f));
-  Executor ex(compile({m_new, v_new, w_new}));
-  float* pg = ex.input(grad).ptr<float>();
-  for (int64_t i = 0; i < n; ++i) pg[i] = 1e-3f * float(i % 997);
-  *ex.input(step).ptr<float>() = 1e-6f;
-  *ex.input(bc2).ptr<float>() = 1.0f;
-  for (auto _ : state) ex.run();
-  state.counters["GB/s"] = benchmark::Counter(28e-9 * double(n), benchmark::Counter::kIsIterationInvariantRate);
-}
-BENCHMARK(BM_adam_update)->Args({784 * 400, 1})->Args({784 * 400, 2});
+// The deep model's first layer (Adagrad), the tutorial's (Adagrad), the VAE's decoder (Adam),
+// and one much larger than the caches.
+BENCHMARK_CAPTURE(BM_optimiser_update, adagrad, "adagrad")
+    ->ArgsProduct({{784 * 1000}, {1, 2}, {0, 1}})->Args({784 * 128, 2, 0})->Args({784 * 128, 2, 1});
+BENCHMARK_CAPTURE(BM_optimiser_update, adam, "adam")
+    ->ArgsProduct({{784 * 400}, {1, 2}, {0, 1}})->Args({784 * 400 * 16, 2, 0})->Args({784 * 400 * 16, 2, 1});
 
 }  // namespace
 

@@ -18,6 +18,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/loops.h"
+#include "backends/cpu/compiled_groups.h"
 #include "backends/cpu/sparse_gemm.h"
 
 namespace ag {
@@ -621,6 +622,9 @@ class CpuBackend final : public Backend {
         const KernelCall& c = p.calls[i];
         times[size_t(i)].what = fmt::format("{} {}", op_name(c.node->op), c.out.shape.str());
         for (int j = 0; j + 1 < c.nfused; ++j) times[size_t(i)].what += fmt::format(" +{}", op_name(c.fused[j].node->op));
+        if (c.nfused == 0) continue;
+        if (const cpu::CompiledGroup g = cpu::compiled_group(c); g.run) times[size_t(i)].what += fmt::format(" (compiled: {})", g.name);
+        else if (profile_ > 1) times[size_t(i)].what += fmt::format("\n             group {}", cpu::group_signature(c));
       }
     }
     for (int i = 0; i < p.ncalls; ++i) {
@@ -644,9 +648,9 @@ class CpuBackend final : public Backend {
     fmt::print(stderr, "aegraph profile: {} matrix products ran on the kernels for a mostly-zero operand\n",
                cpu_sparse_products());
   }
-  const bool profile_ = [] {
+  const int profile_ = [] {  // 2: also the op list of every group that runs in the interpreter
     const char* v = std::getenv("AEGRAPH_PROFILE");
-    return v && *v && *v != '0';
+    return v && *v ? std::atoi(v) : 0;
   }();
   std::map<uint64_t, std::vector<CallTime>> profile_times_;
 };
@@ -655,8 +659,10 @@ int g_threads = 0;
 int num_threads_now() { return g_threads > 0 ? g_threads : omp_get_max_threads(); }
 
 void run_call(const KernelCall& c) {
-  if (c.nfused > 0) c.out.dtype == DType::f32 ? fused_kernel<float>(c) : fused_kernel<double>(c);
-  else kernels.k[int(c.node->op)](c);
+  if (c.nfused == 0) kernels.k[int(c.node->op)](c);
+  else if (const cpu::CompiledGroup g = cpu::compiled_group(c); g.run) g.run(c);
+  else if (c.out.dtype == DType::f32) fused_kernel<float>(c);
+  else fused_kernel<double>(c);
 }
 
 }  // namespace

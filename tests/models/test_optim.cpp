@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "models/optim.h"
@@ -249,4 +250,67 @@ TEST_CASE("bad optimiser settings are refused with the field named", "[optim]") 
   c = config("adam", 0.1);
   c.beta2 = 1.0;
   CHECK_THROWS_WITH(Optimizer::make(c, store), Catch::Contains("beta2"));
+}
+
+// The CPU backend runs the usual optimiser updates as loops compiled ahead of time
+// (backends/cpu/compiled_groups.h) instead of its fused-group interpreter. Both must give the
+// same bits: here on an f32 and an f64 weight big enough for two threads, its gradient a matrix
+// product as in the models (with values of many sizes, and rows of exact zeros), over three
+// steps (Adam's bias corrections change each step). The counter shows which kinds took a
+// compiled loop, so that a change to models/optim.cpp's formulas that no longer matches one
+// is noticed.
+TEST_CASE("compiled optimiser updates give the interpreter's bits", "[optim]") {
+  struct Kind {
+    const char* kind;
+    double momentum = 0, weight_decay = 0;
+    bool nesterov = false;
+  };
+  const Kind kinds[] = {{"sgd"},  {"sgd", 0.9},     {"sgd", 0.9, 0, true}, {"adagrad"}, {"adagrad", 0, 0.01},
+                        {"adam"}, {"adam", 0, 0.01}, {"adamw"}};
+  for (DType dtype : {DType::f32, DType::f64})
+    for (const Kind& k : kinds) {
+      INFO(k.kind << " momentum " << k.momentum << " nesterov " << k.nesterov << " weight decay " << k.weight_decay
+                  << (dtype == DType::f32 ? " f32" : " f64"));
+      OptimConfig c = config(k.kind, 0.01);
+      c.momentum = k.momentum;
+      c.nesterov = k.nesterov;
+      if (k.weight_decay > 0) c.weight_decay = k.weight_decay;
+      // loss = 1/2 ||x w - y||^2: w's gradient x^T (x w - y) is a matrix product; x's zero
+      // columns make zero rows of it. w has 21000 elements: two threads.
+      const Shape ws{300, 70}, xs{8, 300}, ys{8, 70};
+      HostTensor w0(ws, dtype), x(xs, dtype), y(ys, dtype);
+      uint32_t r = 12345;
+      auto uniform = [&] { return double((r = r * 1664525u + 1013904223u) >> 8) / double(1 << 24) - 0.5; };
+      for (int64_t i = 0; i < ws.numel(); ++i) w0.set(i, uniform() * std::ldexp(1.0, int(64 * (uniform() + 0.5)) - 40));
+      for (int64_t i = 0; i < xs.numel(); ++i) x.set(i, i % 300 % 7 == 0 ? 0.0 : uniform());
+      for (int64_t i = 0; i < ys.numel(); ++i) y.set(i, uniform());
+      auto train = [&](bool compiled) {
+        set_cpu_compiled_groups(compiled);
+        ParamStore store{Device::cpu, dtype, 0};
+        const int w = store.add("w", ws, Init::Zeros());
+        store.write(w, w0);
+        std::unique_ptr<Optimizer> opt = Optimizer::make(c, store);
+        Graph g;
+        GraphParams p(g, store);
+        Value loss = sum(square(matmul(constant(g, x), p[w]) - constant(g, y))) * 0.5f;
+        Executor ex(compile(opt->step(p, {w}, grad(loss, {p[w]}))));
+        const int64_t before = cpu_compiled_group_runs();
+        for (int s = 0; s < 3; ++s) ex.run();
+        const int64_t runs = cpu_compiled_group_runs() - before;
+        set_cpu_compiled_groups(true);
+        std::vector<HostTensor> out{store.read(w)};
+        for (int s = 0; s < store.state_count(); ++s) out.push_back(store.read_state(s, w));
+        return std::pair(out, runs);
+      };
+      const auto [fast, runs] = train(true);
+      const auto [slow, none] = train(false);
+      CHECK(none == 0);
+      INFO("runs " << runs);
+      CHECK(runs == 3);
+      REQUIRE(fast.size() == slow.size());
+      for (size_t t = 0; t < fast.size(); ++t) {
+        INFO("tensor " << t << " (0: the weight, then the optimiser's state)");
+        CHECK(std::memcmp(fast[t].ptr<std::byte>(), slow[t].ptr<std::byte>(), ws.numel() * dtype_size(dtype)) == 0);
+      }
+    }
 }
