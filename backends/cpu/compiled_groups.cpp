@@ -58,6 +58,10 @@ consteval bool allowed(OpCode op) {
   }
 }
 
+consteval bool unary(OpCode op) {
+  return op == OpCode::sqrt || op == OpCode::square || op == OpCode::neg || op == OpCode::relu;
+}
+
 struct GroupOp {
   OpCode op;
   int a = 0, b = 0;
@@ -76,11 +80,11 @@ struct Pattern {
   consteval bool well_formed() const {
     auto ok = [&](int k, size_t j) { return k >= 0 ? size_t(k) < NIN : size_t(-k - 1) < j; };
     for (size_t j = 0; j < NOPS; ++j) {
-      if (!allowed(ops[j].op) || !ok(ops[j].a, j) || !ok(ops[j].b, j)) return false;
+      if (!allowed(ops[j].op) || !ok(ops[j].a, j) || (!unary(ops[j].op) && !ok(ops[j].b, j))) return false;
       if (ops[j].op == OpCode::assign) {
         if (j + 1 == NOPS || ops[j].a < 0 || inputs[ops[j].a] != 'x') return false;
         for (size_t l = j + 1; l < NOPS; ++l)
-          if (ops[l].a == ops[j].a || ops[l].b == ops[j].a) return false;
+          if (ops[l].a == ops[j].a || (!unary(ops[l].op) && ops[l].b == ops[j].a)) return false;
       }
     }
     return true;
