@@ -177,21 +177,31 @@ inline int part_begin(int n, int parts, int p) { return int(int64_t(n) * p / par
 }  // namespace
 
 double group_zero_fraction(const float* x, int rows, int cols, int ld, bool groups_of_columns) {
-  // Groups of four rows (or columns) spread over the matrix, off the edges (images have empty borders).
-  const int along = groups_of_columns ? cols : rows, across = groups_of_columns ? rows : cols;
-  if (along <= 0 || across <= 0) return 0;
-  const int samples = std::min((along + group - 1) / group, 8);
-  int64_t zeros = 0;
-  for (int s = 0; s < samples; ++s) {
-    const int g0 = std::min(along - 1, int(int64_t(along) * (2 * s + 1) / (2 * samples))) / group * group;
-    for (int j = 0; j < across; ++j) {
-      bool zero = true;
-      for (int i = g0; i < std::min(along, g0 + group); ++i)
-        zero = zero && (groups_of_columns ? x[int64_t(j) * ld + i] : x[int64_t(i) * ld + j]) == 0.0f;
-      zeros += zero;
+  if (rows <= 0 || cols <= 0) return 0;
+  int64_t zeros = 0, cells = 0;
+  auto all_zero = [](const float* p, int n, int64_t stride) {
+    for (int i = 0; i < n; ++i)
+      if (!(p[i * stride] == 0.0f)) return false;
+    return true;
+  };
+  if (groups_of_columns) {
+    // Whole rows, so the reads are contiguous: up to 32 of them spread over the matrix, every
+    // group of four columns in each.
+    const int samples = std::min(rows, 32);
+    for (int s = 0; s < samples; ++s) {
+      const float* row = x + int64_t(rows) * (2 * s + 1) / (2 * samples) * ld;
+      for (int c = 0; c < cols; c += group, ++cells) zeros += all_zero(row + c, std::min(group, cols - c), 1);
+    }
+  } else {
+    // Up to eight groups of four rows spread over the matrix (off the edges: images have empty
+    // borders), every column of each.
+    const int samples = std::min((rows + group - 1) / group, 8);
+    for (int s = 0; s < samples; ++s) {
+      const int g0 = std::min(rows - 1, int(int64_t(rows) * (2 * s + 1) / (2 * samples))) / group * group;
+      for (int j = 0; j < cols; ++j, ++cells) zeros += all_zero(x + int64_t(g0) * ld + j, std::min(group, rows - g0), ld);
     }
   }
-  return double(zeros) / (double(samples) * across);
+  return double(zeros) / double(cells);
 }
 
 void sparse_gemm(const Gemm& g, bool sparse_a, const KBlocks& blocks, int threads) {

@@ -36,8 +36,8 @@ struct KBlocks {
 
 // The share of the work sparse_gemm skips for this sparse operand (rows x cols at x, leading
 // dimension ld): it takes the operand's rows (of A) or columns (of B: groups_of_columns) four at
-// a time and skips the places where all four are zero. Estimated from eight such groups spread
-// over the matrix.
+// a time and skips the places where all four are zero. Estimated from a sample: eight groups of
+// rows, or 32 rows' groups of columns (whole rows either way, so it reads memory in order).
 double group_zero_fraction(const float* x, int rows, int cols, int ld, bool groups_of_columns);
 
 // C = op(A) op(B) (+ bias) on `threads` threads, skipping the zeros of A (sparse_a: needs
