@@ -10,8 +10,8 @@
 // file is compiled with -ffp-contract=off, so no multiply is fused into the add after it (the
 // interpreter stores every op's result, which rounds it); the ops allowed in a group are the
 // ones whose functors contain no multiply-add of their own (which the interpreter's build may
-// contract), checked at compile time. tests/core/test_compiled_groups.cpp compares the two bit
-// for bit.
+// contract), checked at compile time. tests/models/test_optim.cpp ("compiled optimiser updates
+// give the interpreter's bits") compares the two bit for bit for every optimiser.
 #include "backends/cpu/compiled_groups.h"
 
 #include <omp.h>
