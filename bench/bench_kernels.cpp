@@ -21,13 +21,15 @@ namespace {
 // (saturated logits: exp's argument out of its fast range); `images` >= 0 names an input of
 // rows of 784 that is filled like a batch of digits instead (a disc of radius 10 in each
 // 28 x 28 image, 60% of its pixels lit, the rest zero), which the sparse products take.
+// On CUDA every run waits for the device, so an iteration is the kernel's real time (after the
+// first runs, the plan replays as a captured CUDA graph).
 void run_plan(benchmark::State& state, std::vector<Shape> shapes, const std::function<Value(std::vector<Value>&)>& f,
-              double flops, double bytes, float spread = 0, int images = -1) {
+              double flops, double bytes, float spread = 0, int images = -1, Device device = Device::cpu) {
   Graph g;
   std::vector<Value> in;
   for (size_t k = 0; k < shapes.size(); ++k) in.push_back(input(g, shapes[k], fmt::format("x{}", k)));
   Value y = f(in);
-  Executor ex(compile({y}));
+  Executor ex(compile({y}), device);
   for (const Value& v : in) {
     float* p = ex.input(v).ptr<float>();
     for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = 0.001f * float(i % 997);
@@ -43,25 +45,49 @@ void run_plan(benchmark::State& state, std::vector<Shape> shapes, const std::fun
     float* p = ex.input(in[0]).ptr<float>();
     for (int64_t i = 0; i < in[0].shape().numel(); ++i) p[i] = spread * (0.002f * float(i % 1000) - 1);
   }
-  for (auto _ : state) ex.run();
+  Backend& b = backend(device);
+  for (auto _ : state) {
+    ex.run();
+    b.synchronize();
+  }
   if (flops > 0) state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   if (bytes > 0) state.counters["GB/s"] = benchmark::Counter(bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The tutorial's five matrix products per step: forward encoder and decoder, and the backward
-// products for the weights and the hidden layer.
-void BM_gemm(benchmark::State& state, int64_t m, int64_t k, int64_t n, bool ta, bool tb) {
-  set_num_threads(int(state.range(0)));
-  Shape a = ta ? Shape{k, m} : Shape{m, k}, b = tb ? Shape{n, k} : Shape{k, n};
-  run_plan(state, {a, b}, [&](std::vector<Value>& x) { return matmul(x[0], x[1], ta, tb); }, 2.0 * double(m * n * k), 0);
+// Without a device a CUDA row is reported as skipped, with the reason.
+bool have_device(benchmark::State& state, Device device) {
+  if (device == Device::cpu || cuda_available()) return true;
+  state.SkipWithError("no CUDA device on this machine");
+  return false;
 }
-BENCHMARK_CAPTURE(BM_gemm, enc_fwd_150x784_784x128, 150, 784, 128, false, true)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, dec_fwd_150x128_128x784, 150, 128, 784, false, true)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, dec_dW_784x150_150x128, 784, 150, 128, true, false)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, dec_dh_150x784_784x128, 150, 784, 128, false, false)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, enc_dW_128x150_150x784, 128, 150, 784, true, false)->Arg(1)->Arg(2);
-// The same products with a batch of images as the sparse operand (backends/cpu/sparse_gemm.h);
-// GFLOP/s counts the dense product's work, so the numbers compare with BM_gemm's.
+
+// Matrix products: the tutorial's five per step (forward encoder and decoder, the backward
+// products for the weights and the hidden layer) and the variants' largest. On the CPU at 1 and
+// 2 threads (BM_gemm), and on CUDA where built (BM_gemm_cuda).
+struct GemmRow {
+  const char* name;
+  int64_t m, k, n;
+  bool ta, tb;
+};
+const GemmRow gemm_rows[] = {
+    {"enc_fwd_150x784_784x128", 150, 784, 128, false, true},     {"dec_fwd_150x128_128x784", 150, 128, 784, false, true},
+    {"dec_dW_784x150_150x128", 784, 150, 128, true, false},      {"dec_dh_150x784_784x128", 150, 784, 128, false, false},
+    {"enc_dW_128x150_150x784", 128, 150, 784, true, false},      {"vae_enc_fwd_150x784_784x400", 150, 784, 400, false, true},
+    {"vae_dec_dh_150x784_784x400", 150, 784, 400, false, false}, {"deep_fwd1_150x784_784x1000", 150, 784, 1000, false, true},
+    {"deep_fwd2_150x1000_1000x500", 150, 1000, 500, false, true}, {"deep_dh1_150x1000_1000x784", 150, 1000, 784, false, false},
+};
+
+void BM_gemm(benchmark::State& state, const GemmRow* r, Device device) {
+  if (!have_device(state, device)) return;
+  if (device == Device::cpu) set_num_threads(int(state.range(0)));
+  Shape a = r->ta ? Shape{r->k, r->m} : Shape{r->m, r->k}, b = r->tb ? Shape{r->n, r->k} : Shape{r->k, r->n};
+  run_plan(state, {a, b}, [&](std::vector<Value>& x) { return matmul(x[0], x[1], r->ta, r->tb); },
+           2.0 * double(r->m * r->n * r->k), 0, 0, -1, device);
+}
+
+// The encoder's products with a batch of images as the sparse operand
+// (backends/cpu/sparse_gemm.h); GFLOP/s counts the dense product's work, so the numbers compare
+// with BM_gemm's.
 void BM_gemm_images(benchmark::State& state, int64_t m, int64_t k, int64_t n, bool ta, bool tb, int images) {
   set_num_threads(int(state.range(0)));
   Shape a = ta ? Shape{k, m} : Shape{m, k}, b = tb ? Shape{n, k} : Shape{k, n};
@@ -71,11 +97,6 @@ void BM_gemm_images(benchmark::State& state, int64_t m, int64_t k, int64_t n, bo
 BENCHMARK_CAPTURE(BM_gemm_images, enc_fwd_150x784_784x128, 150, 784, 128, false, true, 0)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm_images, enc_dW_128x150_150x784, 128, 150, 784, true, false, 1)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm_images, deep_fwd1_150x784_784x1000, 150, 784, 1000, false, true, 0)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, vae_enc_fwd_150x784_784x400, 150, 784, 400, false, true)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, vae_dec_dh_150x784_784x400, 150, 784, 400, false, false)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, deep_fwd1_150x784_784x1000, 150, 784, 1000, false, true)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, deep_fwd2_150x1000_1000x500, 150, 1000, 500, false, true)->Arg(1)->Arg(2);
-BENCHMARK_CAPTURE(BM_gemm, deep_dh1_150x1000_1000x784, 150, 1000, 784, false, false)->Arg(1)->Arg(2);
 
 // Every op's kernel, one row each, at the tutorial's batch shape ([150, 784]: a batch of images
 // or of the decoder's logits; [150, 784] + [784] and [150, 1] for the broadcasts): the inputs
@@ -146,8 +167,9 @@ const std::vector<OpRow>& op_rows() {
   return rows;
 }
 
-void BM_op(benchmark::State& state, const OpRow* row) {
-  set_num_threads(int(state.range(0)));
+void BM_op(benchmark::State& state, const OpRow* row, Device device) {
+  if (!have_device(state, device)) return;
+  if (device == Device::cpu) set_num_threads(int(state.range(0)));
   Shape out_shape;
   double in_bytes = 0;
   for (const Shape& s : row->inputs) in_bytes += 4.0 * double(s.numel());
@@ -158,16 +180,27 @@ void BM_op(benchmark::State& state, const OpRow* row) {
         out_shape = y.shape();
         return y;
       },
-      0, 0, row->spread);
+      0, 0, row->spread, -1, device);
   state.counters["GB/s"] = benchmark::Counter((in_bytes + 4.0 * double(out_shape.numel())) * 1e-9,
                                               benchmark::Counter::kIsIterationInvariantRate);
 }
 
-const int op_benchmarks = [] {
+// The tables' benchmarks: on the CPU at 1 and 2 threads, and on CUDA where the build has it.
+const int registered = [] {
+#ifdef AEGRAPH_WITH_CUDA
+  const bool cuda = true;
+#else
+  const bool cuda = false;
+#endif
+  for (const GemmRow& r : gemm_rows) {
+    benchmark::RegisterBenchmark(fmt::format("BM_gemm/{}", r.name).c_str(), BM_gemm, &r, Device::cpu)->Arg(1)->Arg(2);
+    if (cuda) benchmark::RegisterBenchmark(fmt::format("BM_gemm_cuda/{}", r.name).c_str(), BM_gemm, &r, Device::cuda);
+  }
   std::vector<char> covered(op_count, 0);
   for (const OpRow& row : op_rows()) {
     covered[size_t(row.op)] = 1;
-    benchmark::RegisterBenchmark(fmt::format("BM_op/{}", row.name).c_str(), BM_op, &row)->Arg(1)->Arg(2);
+    benchmark::RegisterBenchmark(fmt::format("BM_op/{}", row.name).c_str(), BM_op, &row, Device::cpu)->Arg(1)->Arg(2);
+    if (cuda) benchmark::RegisterBenchmark(fmt::format("BM_op_cuda/{}", row.name).c_str(), BM_op, &row, Device::cuda);
   }
   for (int op = 0; op < op_count; ++op) {
     const OpCode code = OpCode(op);
