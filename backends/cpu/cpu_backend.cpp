@@ -650,7 +650,7 @@ class CpuBackend final : public Backend {
   }
   const int profile_ = [] {  // 2: also the op list of every group that runs in the interpreter
     const char* v = std::getenv("AEGRAPH_PROFILE");
-    return v && *v ? std::atoi(v) : 0;
+    return v && *v && *v != '0' ? std::max(1, std::atoi(v)) : 0;
   }();
   std::map<uint64_t, std::vector<CallTime>> profile_times_;
 };
