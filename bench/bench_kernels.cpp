@@ -75,6 +75,7 @@ const GemmRow gemm_rows[] = {
     {"enc_dW_128x150_150x784", 128, 150, 784, true, false},      {"vae_enc_fwd_150x784_784x400", 150, 784, 400, false, true},
     {"vae_dec_dh_150x784_784x400", 150, 784, 400, false, false}, {"deep_fwd1_150x784_784x1000", 150, 784, 1000, false, true},
     {"deep_fwd2_150x1000_1000x500", 150, 1000, 500, false, true}, {"deep_dh1_150x1000_1000x784", 150, 1000, 784, false, false},
+    {"vae_head_150x400_400x20", 150, 400, 20, false, true},       {"vae_dz_150x400_400x20", 150, 400, 20, false, false},
 };
 
 void BM_gemm(benchmark::State& state, const GemmRow* r, Device device) {
@@ -84,6 +85,24 @@ void BM_gemm(benchmark::State& state, const GemmRow* r, Device device) {
   run_plan(state, {a, b}, [&](std::vector<Value>& x) { return matmul(x[0], x[1], r->ta, r->tb); },
            2.0 * double(r->m * r->n * r->k), 0, 0, -1, device);
 }
+
+// The VAE's two heads (mu and log-variance: 150x400 times 400x20 each, from the same hidden
+// layer) as the step runs them, side by side on the two threads (Arg 1), or one after the other.
+void BM_gemm_pair_vae_heads(benchmark::State& state) {
+  set_num_threads(2);
+  Graph g;
+  Value h = input(g, {150, 400}, "h"), w1 = input(g, {20, 400}, "w1"), w2 = input(g, {20, 400}, "w2");
+  CompileOptions options;
+  options.pair_matmuls = state.range(0) != 0;
+  Executor ex(compile({matmul(h, w1, false, true), matmul(h, w2, false, true)}, options));
+  for (Value v : {h, w1, w2}) {
+    float* p = ex.input(v).ptr<float>();
+    for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = 0.001f * float(i % 997);
+  }
+  for (auto _ : state) ex.run();
+  state.counters["GFLOP/s"] = benchmark::Counter(2 * 2.0 * 150 * 400 * 20 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_gemm_pair_vae_heads)->Arg(0)->Arg(1);
 
 // The encoder's products with a batch of images as the sparse operand
 // (backends/cpu/sparse_gemm.h); GFLOP/s counts the dense product's work, so the numbers compare

@@ -75,11 +75,16 @@ constexpr double split_min_band_work = 2e6;  // M N K of a sparse product, or a 
 constexpr double small_band_work = 4e5;      // M N K of every band of a dense one; below it, one thread
 constexpr int small_band_min_k = 32;
 constexpr double small_gemm_work = 1e5;      // below this OpenBLAS keeps to one thread itself
+// Up to this many multiply-adds OpenBLAS may take a call to its small-matrix kernels (on this
+// machine's cores: 100^3), which do not cut K into blocks and round differently.
+constexpr double small_kernel_work = 1e6;
 
 // C[m0:m1, n0:n1] (+)= op(A)[m0:m1, k0:k1] op(B)[k0:k1, n0:n1] in one OpenBLAS call: from k0 = 0
-// C starts from the bias (copied in, beta = 1) or zero; later blocks of K add to it.
+// C starts from the bias (copied in, beta = 1) or zero (beta = 0; with `zero_c`, zeros written and
+// beta = 1, which keeps a small row-major product off OpenBLAS's direct path: it does not cut K);
+// later blocks of K add to it.
 template <class T>
-void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1, int k0, int k1) {
+void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1, int k0, int k1, bool zero_c = false) {
   const bool ta = c.node->attrs.i[0], tb = c.node->attrs.i[1];
   const Tensor &A = c.in[0], &B = c.in[1];
   const int N = int(c.out.shape[1]);
@@ -91,6 +96,9 @@ void gemm_band(const KernelCall& c, int m0, int m1, int n0, int n1, int k0, int 
   if (k0 == 0 && c.nin == 3) {
     const T* bias = c.in[2].ptr<T>() + n0;
     for (int i = 0; i < m; ++i) std::memcpy(C + int64_t(i) * N, bias, sizeof(T) * size_t(n));
+    beta = 1;
+  } else if (k0 == 0 && zero_c && k > 0) {
+    for (int i = 0; i < m; ++i) std::memset(C + int64_t(i) * N, 0, sizeof(T) * size_t(n));
     beta = 1;
   }
   if (k == 0) {
@@ -198,25 +206,44 @@ const SparseRules& sparse_rules() {
 // choices of an unpaired run on num_threads_now() threads (and so gets its bits) but runs on one.
 thread_local bool t_paired = false;
 
+// Whether OpenBLAS's threaded driver takes this product on `parts` threads: every float product
+// this large with both sides of C at least 64 goes to it.
+bool threaded_driver(int M, int N, int K, int parts) {
+  return parts > 1 && double(M) * N * K >= split_min_band_work && M >= 64 && N >= 64;
+}
+
+// A float product past one K block that the threaded driver would not take (on two threads the
+// VAE's heads, 150x400 times 400x20; a C narrower than 64), but past the small-matrix kernels: it
+// runs with OpenBLAS's single-threaded driver whatever the thread count, as one call (alone on
+// one thread, or in a pair) or in bands that are each past the small-matrix kernels too, so its
+// bits are that driver's everywhere. (OpenBLAS's own two threads take the heads in 37-46 us;
+// one call 33-38, two side by side in a pair about as long as one.)
+bool one_thread_driver(const KernelCall& c, int parts) {
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]), K = inner_dim(c);
+  return c.out.dtype == DType::f32 && K > split_max_k && !threaded_driver(M, N, K, parts) &&
+         double(M) * N * K > small_kernel_work;
+}
+
 // How OpenBLAS cuts K in this product's dense run on `parts` threads, where we know it: one block
-// (K fits one on every core), the threaded driver's cut (which every float product this large,
-// with both sides of C at least 64, goes to), or the single-threaded one's. False: not known.
+// (K fits one on every core), the threaded driver's cut, or the single-threaded one's (on one
+// thread, or a product one_thread_driver keeps on it). False: not known.
 bool dense_k_blocks(const KernelCall& c, int parts, cpu::KBlocks* blocks) {
   const int M = int(c.out.shape[0]), N = int(c.out.shape[1]), K = inner_dim(c);
   *blocks = {};
   if (K <= split_max_k) return true;
   if (c.out.dtype != DType::f32) return false;
   const SparseRules& rules = sparse_rules();
-  if (parts == 1) *blocks = rules.one_thread;
-  else if (double(M) * N * K >= split_min_band_work && M >= 64 && N >= 64) *blocks = {rules.threaded_q, 0};
+  if (threaded_driver(M, N, K, parts)) *blocks = {rules.threaded_q, 0};
+  else if (parts == 1 || one_thread_driver(c, parts)) *blocks = rules.one_thread;
   return blocks->q > 0;
 }
 
 // Whether a product can run on one thread in a pair with the bits of its unpaired run: we know
-// how its unpaired run cuts K (and repeat that block by block).
+// how its unpaired run cuts K (and repeat that block by block), or it is one single-threaded call.
 bool pairable(const KernelCall& c) {
   cpu::KBlocks blocks;
-  return c.node->op == OpCode::matmul && dense_k_blocks(c, num_threads_now(), &blocks);
+  return c.node->op == OpCode::matmul &&
+         (one_thread_driver(c, num_threads_now()) || dense_k_blocks(c, num_threads_now(), &blocks));
 }
 
 // A float product with a mostly-zero operand, on the sparse kernels when they give the bits the
@@ -247,6 +274,11 @@ void gemm(const KernelCall& c) {
   // Far above OpenBLAS's small-matrix kernels, outside a parallel region: a mostly-zero operand.
   if constexpr (sizeof(T) == 4)
     if ((paired || !omp_in_parallel()) && work >= split_min_band_work && sparse_product(c, parts, threads)) return;
+  const bool single_driver = one_thread_driver(c, parts);
+  if (paired && single_driver) {  // one call: OpenBLAS runs on one thread inside the pair's region
+    gemm_band<T>(c, 0, M, 0, N, 0, K, true);
+    return;
+  }
   if (paired) {  // one thread, K cut as the unpaired run cuts it (run_pair checked it is known)
     cpu::KBlocks blocks;
     dense_k_blocks(c, parts, &blocks);
@@ -256,6 +288,23 @@ void gemm(const KernelCall& c) {
       gemm_band<T>(c, 0, M, 0, N, k0, k0 + kb);
       k0 += kb;
     } while (k0 < K);
+    return;
+  }
+  if (single_driver) {
+    // In bands where every one is past the small-matrix kernels, else on one thread.
+    const bool by_rows = M >= N;
+    const int len = by_rows ? M : N, step = (len / parts + 15) / 16 * 16, last = len - (parts - 1) * step;
+    if (parts < 2 || last < 1 || work / len * last <= small_kernel_work) {
+#pragma omp parallel num_threads(2) if (parts > 1)
+      if (omp_get_thread_num() == 0) gemm_band<T>(c, 0, M, 0, N, 0, K, true);
+      return;
+    }
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int p = 0; p < parts; ++p) {
+      const int lo = p * step, hi = p == parts - 1 ? len : lo + step;
+      if (by_rows) gemm_band<T>(c, lo, hi, 0, N, 0, K, true);
+      else gemm_band<T>(c, 0, M, lo, hi, 0, K, true);
+    }
     return;
   }
   if (parts < 2 || K > split_max_k || work < small_gemm_work) {

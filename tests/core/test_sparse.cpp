@@ -122,3 +122,70 @@ TEST_CASE("dense operands stay with OpenBLAS", "[forward][sparse]") {
   CHECK(cpu_sparse_products() == before);
   CHECK(ex.read(y).at(0) == Approx(392.0));
 }
+
+namespace {
+
+// op(a) op(b) (+ bias) by OpenBLAS's single-threaded blocked driver: one call, added onto zeros
+// or the bias (beta = 1: with beta = 0 a small row-major product may take its direct path).
+std::vector<float> one_thread_openblas(const Case& c, const std::vector<float>& a, const std::vector<float>& b,
+                                       const std::vector<float>& bias) {
+  std::vector<float> want(size_t(c.m * c.n), 0.0f);
+  if (c.bias)
+    for (int64_t i = 0; i < c.m; ++i) std::copy(bias.begin(), bias.end(), want.begin() + i * c.n);
+  openblas_set_num_threads(1);
+  cblas_sgemm(CblasRowMajor, c.ta ? CblasTrans : CblasNoTrans, c.tb ? CblasTrans : CblasNoTrans, int(c.m), int(c.n),
+              int(c.k), 1.0f, a.data(), int(c.ta ? c.m : c.k), b.data(), int(c.tb ? c.k : c.n), 1.0f, want.data(),
+              int(c.n));
+  set_num_threads(0);
+  return want;
+}
+
+}  // namespace
+
+TEST_CASE("products past one K block that OpenBLAS would not thread have its one-thread bits", "[forward][sparse]") {
+  // The VAE's heads (150x400 times 400x20) and the like: K past one of OpenBLAS's blocks, and a
+  // side of C under 64 (or too little work) for its threaded driver. The backend runs them with
+  // the single-threaded driver on any number of threads (one call, or bands each past the
+  // small-matrix kernels), so the bits are that driver's everywhere.
+  const Case cases[] = {{150, 400, 20, false, true, true, false},  {150, 400, 20, false, false, false, false},
+                        {150, 784, 20, false, true, true, false},  {150, 1000, 20, false, false, false, false},
+                        {40, 1000, 40, true, false, false, false}, {150, 300, 60, true, true, true, false},
+                        {20, 784, 150, true, false, true, false}};
+  for (const Case& c : cases) {
+    INFO(c);
+    const std::vector<float> a = operand(c.m * c.k, 1, false, 0.37), b = operand(c.k * c.n, 1, false, 0.91),
+                             bias = operand(1, c.n, false, 1.3);
+    const std::vector<float> want = one_thread_openblas(c, a, b, bias);
+    for (int threads : {1, 2, 3}) {
+      INFO(threads << " threads");
+      set_num_threads(threads);
+      CHECK(same_bits(ag::testing::run_product(c.m, c.k, c.n, c.ta, c.tb, a, b, c.bias ? bias : std::vector<float>{}),
+                      want));
+      set_num_threads(0);
+    }
+  }
+}
+
+TEST_CASE("two such products side by side keep those bits", "[forward][plan]") {
+  // The VAE's mu and log-variance heads read the same hidden layer: a pair, one product per core.
+  Graph g;
+  Value h = input(g, {150, 400}, "h"), w1 = input(g, {20, 400}, "w1"), w2 = input(g, {20, 400}, "w2"),
+        bias = input(g, {20}, "bias");
+  Value y1 = matmul(h, w1, false, true, bias), y2 = matmul(h, w2, false, true);
+  set_num_threads(2);
+  Executor ex(compile({y1, y2}));
+  const std::vector<float> hv = operand(150, 400, false, 0.37), w1v = operand(20, 400, false, 0.91),
+                           w2v = operand(20, 400, false, 0.53), bv = operand(1, 20, false, 1.3);
+  std::memcpy(ex.input(h).ptr<float>(), hv.data(), hv.size() * sizeof(float));
+  std::memcpy(ex.input(w1).ptr<float>(), w1v.data(), w1v.size() * sizeof(float));
+  std::memcpy(ex.input(w2).ptr<float>(), w2v.data(), w2v.size() * sizeof(float));
+  std::memcpy(ex.input(bias).ptr<float>(), bv.data(), bv.size() * sizeof(float));
+  const int64_t before = cpu_paired_products();
+  ex.run();
+  CHECK(cpu_paired_products() - before == 2);
+  const Case c1{150, 400, 20, false, true, true, false}, c2{150, 400, 20, false, true, false, false};
+  auto floats = [](const HostTensor& t) { return std::vector<float>(t.ptr<float>(), t.ptr<float>() + t.numel()); };
+  CHECK(same_bits(floats(ex.read(y1)), one_thread_openblas(c1, hv, w1v, bv)));
+  CHECK(same_bits(floats(ex.read(y2)), one_thread_openblas(c2, hv, w2v, {})));
+  set_num_threads(0);
+}
