@@ -1,7 +1,12 @@
 // Shuffling, row gathering, one-hot labels and the affine augmentation, all on the host.
 #include "models/data.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -20,6 +25,20 @@ void shuffled_order(int64_t* order, int64_t n, uint64_t seed, uint64_t stream) {
     int64_t j = int64_t(bits % uint64_t(i + 1));
     std::swap(order[i], order[j]);
   }
+}
+
+void prefer_huge_pages(const void* p, size_t bytes) {
+#if defined(__linux__)
+  constexpr uintptr_t page = 4096;
+  constexpr int collapse = 25;  // MADV_COLLAPSE (Linux 6.1), not in every libc's headers
+  if (bytes < (size_t(8) << 20)) return;
+  const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1), end = (uintptr_t(p) + bytes) & ~(page - 1);
+  void* start = reinterpret_cast<void*>(begin);
+  if (madvise(start, end - begin, MADV_HUGEPAGE) == 0) (void)madvise(start, end - begin, collapse);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 // Rows come from all over a large array (cache and TLB misses): both cores fetch, for a batch

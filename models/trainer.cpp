@@ -175,6 +175,10 @@ void Trainer::shuffle(int64_t n) {
 EpochReport Trainer::run_epoch(const DataView& train, const DataView& test) {
   if (finished()) throw Error("trainer: every epoch of every phase has run already");
   check_data(train, model_.input_dim(), "training");
+  if (train.images != huge_pages_) {  // the batches' rows come from all over it
+    prefer_huge_pages(train.images, size_t(train.n) * size_t(train.dim) * sizeof(float));
+    huge_pages_ = train.images;
+  }
   const Phase& ph = phases_[size_t(phase_)];
   if (ph.uses_labels && !train.labels) throw Error(fmt::format("trainer: phase '{}' needs labels", ph.name));
   if (epoch_ == 0) optimizer_->reset();  // each phase starts with a fresh optimiser

@@ -124,6 +124,7 @@ class Trainer {
   int step_ = -1, eval_step_ = -1, loss_sum_ = -1;
   std::vector<std::unique_ptr<Compiled>> plans_;
   std::vector<int64_t> order_;  // the epoch's permutation of the training rows
+  const float* huge_pages_ = nullptr;  // the training images last given to prefer_huge_pages
   int phase_ = 0, epoch_ = 0;
 };
 

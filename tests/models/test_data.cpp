@@ -43,6 +43,17 @@ TEST_CASE("rows and one-hot labels are gathered in batch order", "[data]") {
   CHECK_THROWS_WITH(gather_one_hot(y, labels, 2, rows, 3), Catch::Contains("label 2"));
 }
 
+TEST_CASE("asking for huge pages leaves a data set's values and its neighbours as they were", "[data]") {
+  // Best effort (the kernel may refuse), but it must never change memory: a 24 MB buffer at an
+  // offset that is no page boundary, with guard values on both sides of the advised range.
+  std::vector<float> buffer((24 << 20) / sizeof(float) + 7);
+  for (size_t i = 0; i < buffer.size(); ++i) buffer[i] = float(i % 9973) * 0.5f;
+  const std::vector<float> before = buffer;
+  prefer_huge_pages(buffer.data() + 3, (buffer.size() - 6) * sizeof(float));
+  prefer_huge_pages(buffer.data() + 1, 1000);  // too small: nothing
+  CHECK(buffer == before);
+}
+
 TEST_CASE("the affine corruption is reproducible, the identity at zero range, zero outside", "[data]") {
   const int side = 12;
   std::vector<float> image(2 * side * side, 1.0f), out(image.size()), again(image.size()), later(image.size());

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "models/data.h"
 #include "tools/io/idx.h"
 #include "tools/io/mnist_fetch.h"
 
@@ -35,6 +36,7 @@ BenchData synthetic_data(int64_t n, int dim, uint64_t seed) {
   }
   for (int64_t i = 0; i < n; ++i) d.labels[size_t(i)] = uint8_t(mix(key ^ uint64_t(i)) % 10);
   d.description = fmt::format("synthetic ({} x {}, seed {})", n, dim, seed);
+  models::prefer_huge_pages(d.images.data(), d.images.size() * sizeof(float));  // batches gather from all over it
   return d;
 }
 
@@ -49,6 +51,7 @@ BenchData mnist_train_data(const std::string& flag_dir) {
   d.labels = std::move(mnist.train.labels);
   d.dir = mnist.dir;
   d.description = fmt::format("{} train ({} x {}) from {}", mnist.source, d.n, d.dim, mnist.dir);
+  models::prefer_huge_pages(d.images.data(), d.images.size() * sizeof(float));
   return d;
 }
 
