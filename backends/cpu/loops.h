@@ -142,4 +142,49 @@ void fill(const D d, T* y, int64_t n, uint32_t step) {
   }
 }
 
+// The normal draw's fill, vectorised: Box-Muller's logarithm, square root, cosine and sine for
+// 64 blocks at a time through glibc's vector math (the generic fill above calls the scalar
+// functions once per pair: 452 -> 62 us for a [150, 784] draw on two threads,
+// BM_op/normal). The same values as NormalDraw::draw4 up to the vector functions' rounding.
+template <class T>
+void fill(const fn::NormalDraw d, T* y, int64_t n, uint32_t step) {
+  constexpr int64_t block = 64;  // Philox blocks at a time: 128 pairs
+  const int64_t groups = n / 4, blocks = (groups + block - 1) / block;
+  constexpr float two_pi = 6.28318530717958647692f;
+#pragma omp parallel for schedule(static) if (n > parallel_grain / 4)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t g0 = b * block, count = std::min(block, groups - g0);
+    float u1[2 * block], u2[2 * block], c[2 * block], s[2 * block];
+#pragma omp simd
+    for (int64_t g = 0; g < count; ++g) {
+      const fn::Philox4x32 r = d.bits(uint64_t(g0 + g), step);
+      u1[2 * g] = fn::unit_open_left(r.c[0]);
+      u2[2 * g] = fn::unit_closed_left(r.c[1]);
+      u1[2 * g + 1] = fn::unit_open_left(r.c[2]);
+      u2[2 * g + 1] = fn::unit_closed_left(r.c[3]);
+    }
+    // Separate loops: in one, GCC would merge the cosine and sine into a sincosf call, which
+    // has no vector version it can use.
+#pragma omp simd
+    for (int64_t j = 0; j < 2 * count; ++j) {
+      u1[j] = sqrtf(-2.0f * logf(u1[j]));  // the radius
+      u2[j] = two_pi * u2[j];              // the angle
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < 2 * count; ++j) c[j] = u1[j] * cosf(u2[j]);
+#pragma omp simd
+    for (int64_t j = 0; j < 2 * count; ++j) s[j] = u1[j] * sinf(u2[j]);
+    T* out = y + 4 * g0;
+    for (int64_t j = 0; j < 2 * count; ++j) {
+      out[2 * j] = T(d.p0) + T(d.p1) * T(c[j]);
+      out[2 * j + 1] = T(d.p0) + T(d.p1) * T(s[j]);
+    }
+  }
+  if (n % 4) {
+    T last[4];
+    d.template draw4<T>(uint64_t(groups), step, last);
+    for (int64_t i = 4 * groups; i < n; ++i) y[i] = last[i - 4 * groups];
+  }
+}
+
 }  // namespace ag::cpu

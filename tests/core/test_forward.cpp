@@ -267,6 +267,39 @@ TEST_CASE("reductions give the same bits whatever the thread count", "[forward]"
   CHECK(one == three);
 }
 
+TEST_CASE("the CPU's vectorised normal fill is the normal draw, on any thread count", "[random]") {
+  // The fill computes Box-Muller 64 Philox blocks at a time through glibc's vector functions;
+  // each value must be NormalDraw::draw4's up to their rounding, past block boundaries and in a
+  // last part-block (n % 4), with the same bits on one, two and three threads.
+  const int64_t n = 70003;  // 17500 blocks of four (273 runs of 64 and a part) and three more
+  auto fill = [&](int threads, Attrs* attrs) {
+    set_num_threads(threads);
+    Graph g;
+    HostTensor step_buf(Shape{}, DType::f32);
+    step_buf.set(0, 5);
+    Value z = normal(external(g, step_buf.view(), "step"), {n}, 42, 1, 2);
+    *attrs = z.node().attrs;
+    Executor ex(compile({z}));
+    ex.run();
+    HostTensor h = ex.read(z);
+    set_num_threads(0);
+    return std::vector<float>(h.ptr<float>(), h.ptr<float>() + n);
+  };
+  Attrs attrs;
+  const std::vector<float> one = fill(1, &attrs), two = fill(2, &attrs), three = fill(3, &attrs);
+  CHECK(one == two);
+  CHECK(one == three);
+  const fn::NormalDraw draw(attrs);
+  double worst = 0;
+  for (int64_t group = 0; group * 4 < n; ++group) {
+    float want[4];
+    draw.draw4<float>(uint64_t(group), 5, want);
+    for (int64_t j = 0; j < 4 && group * 4 + j < n; ++j)
+      worst = std::max(worst, double(std::abs(one[size_t(group * 4 + j)] - want[j])) / (1.0 + std::abs(want[j])));
+  }
+  CHECK(worst < 1e-5);
+}
+
 TEST_CASE("matrix products split over threads give the bits of one single-threaded product", "[forward]") {
   // The CPU backend cuts a product with a short inner dimension into bands of rows or columns,
   // one single-threaded OpenBLAS call per thread, or runs a small one on one thread. That must
