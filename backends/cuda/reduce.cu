@@ -146,11 +146,15 @@ __global__ void logsumexp_lines(const T* x, T* y, int64_t outer, int64_t n, int6
   for (int64_t j = grid_start(); j < outer * inner; j += grid_stride()) {
     const T* xr = x + (j / inner) * n * inner + j % inner;
     T m = -INFINITY;
-    for (int64_t k = 0; k < n; ++k) m = fn::max_(m, xr[k * inner]);
+    bool nan = false;  // a NaN anywhere makes the result NaN, as on the CPU
+    for (int64_t k = 0; k < n; ++k) {
+      m = fn::max_(m, xr[k * inner]);
+      nan = nan || isnan(double(xr[k * inner]));
+    }
     double acc = 0;
     if (isfinite(double(m)))
       for (int64_t k = 0; k < n; ++k) acc += double(fn::exp_(xr[k * inner] - m));
-    y[j] = isfinite(double(m)) ? m + T(::log(acc)) : m;
+    y[j] = nan ? T(NAN) : isfinite(double(m)) ? m + T(::log(acc)) : m;
   }
 }
 template <class T>

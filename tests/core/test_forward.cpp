@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <vector>
 
 #include "graph/aegraph.h"
@@ -166,6 +168,55 @@ TEST_CASE("logsumexp is stable for large inputs", "[forward]") {
   double total = 0;
   for (int i = 0; i < 4; ++i) total += p.at(i);
   CHECK(total == Approx(1.0).epsilon(1e-12));
+}
+
+TEST_CASE("float logsumexp over rows: the exact value, special rows, the same bits on any thread count", "[forward]") {
+  // The CPU backend's vectorised row kernel: lengths around its 16 lanes and a row of pixels,
+  // rows of large values, -inf, +inf and NaN (NaN wins, even over an infinity); compared with a
+  // long double reference.
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t n : {1, 15, 16, 17, 33, 784}) {
+    const int64_t rows = 7;
+    std::vector<float> x(size_t(rows * n));
+    for (int64_t i = 0; i < rows * n; ++i) x[size_t(i)] = float(std::sin(0.7 * double(i)) * 30.0);
+    for (int64_t k = 0; k < n; ++k) {
+      x[size_t(1 * n + k)] += 1000.0f;   // large: shifted by the maximum
+      x[size_t(2 * n + k)] = -inf;       // nothing: -inf
+    }
+    x[size_t(3 * n + n / 2)] = inf;   // +inf
+    x[size_t(4 * n + n - 1)] = nan;   // NaN
+    if (n > 1) x[size_t(4 * n)] = inf;
+    x[size_t(5 * n)] = -inf;          // one -inf among finite values
+    auto run = [&](int threads) {
+      set_num_threads(threads);
+      Graph g;
+      Value v = input(g, {rows, n}, "x");
+      Value y = logsumexp(v, 1);
+      Executor ex(compile({y}));
+      std::copy(x.begin(), x.end(), ex.input(v).ptr<float>());
+      ex.run();
+      HostTensor h = ex.read(y);
+      set_num_threads(0);
+      return std::vector<float>(h.ptr<float>(), h.ptr<float>() + rows);
+    };
+    const std::vector<float> one = run(1), two = run(2), three = run(3);
+    INFO("n = " << n);
+    CHECK(std::memcmp(one.data(), two.data(), sizeof(float) * size_t(rows)) == 0);
+    CHECK(std::memcmp(one.data(), three.data(), sizeof(float) * size_t(rows)) == 0);
+    for (int64_t r : {0, 1, 5, 6}) {
+      if (r == 5 && n == 1) {  // the row is that one -inf
+        CHECK(one[5] == -inf);
+        continue;
+      }
+      long double m = -INFINITY, total = 0;
+      for (int64_t k = 0; k < n; ++k) m = std::max(m, (long double)x[size_t(r * n + k)]);
+      for (int64_t k = 0; k < n; ++k) total += std::exp((long double)x[size_t(r * n + k)] - m);
+      CHECK(one[size_t(r)] == Approx(double(m + std::log(total))).epsilon(1e-6));
+    }
+    CHECK(one[2] == -inf);
+    CHECK(one[3] == inf);
+    CHECK(std::isnan(one[4]));
+  }
 }
 
 TEST_CASE("losses compute their formulas", "[forward]") {
