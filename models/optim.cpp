@@ -168,7 +168,8 @@ class Adagrad final : public Optimizer {
 
 // torch.optim.Adam / AdamW: (Adam) g += wd p, (AdamW) p *= 1 - lr wd;
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps), the division by sqrt(1 - b2^t) as a
+// multiplication by its reciprocal.
 class Adam final : public Optimizer {
  public:
   Adam(const OptimConfig& c, ParamStore& params, bool decoupled) : Optimizer(c, params), decoupled_(decoupled) {
@@ -186,7 +187,10 @@ class Adam final : public Optimizer {
     wd_v_ = h[wd_];
     // b^t = exp(t log b); beta = 0 gives exp(-inf) = 0, as it should.
     step_size_ = lr / (1.0f - exp(t * log(b1_v_)));
-    bc2_sqrt_ = sqrt(1.0f - exp(t * log(b2_v_)));
+    // 1 / sqrt(1 - b2^t), so that each element multiplies where PyTorch divides: the elementwise
+    // update then has one division instead of two, and it was bound by the divider (Adam on a
+    // 784 x 400 weight, two threads: 69 -> 4x us, BM_optimiser_update). Up to rounding the same.
+    bc2_rsqrt_ = 1.0f / sqrt(1.0f - exp(t * log(b2_v_)));
     decay_factor_ = 1.0f - lr * wd_v_;
     one_minus_b1_ = 1.0f - b1_v_;
     one_minus_b2_ = 1.0f - b2_v_;
@@ -201,14 +205,14 @@ class Adam final : public Optimizer {
     Value v_new = assign(v, b2_v_ * v + one_minus_b2_ * square(g));
     out.push_back(m_new);
     out.push_back(v_new);
-    Value denom = sqrt(v_new) / bc2_sqrt_ + eps_v_;
+    Value denom = sqrt(v_new) * bc2_rsqrt_ + eps_v_;
     out.push_back(assign(param, base - step_size_ * m_new / denom));
   }
 
  private:
   bool decoupled_;
   int wd_ = -1, b1_ = -1, b2_ = -1, eps_ = -1, m_ = -1, v_ = -1;
-  Value b1_v_, b2_v_, eps_v_, wd_v_, step_size_, bc2_sqrt_, decay_factor_, one_minus_b1_, one_minus_b2_;
+  Value b1_v_, b2_v_, eps_v_, wd_v_, step_size_, bc2_rsqrt_, decay_factor_, one_minus_b1_, one_minus_b2_;
 };
 
 }  // namespace

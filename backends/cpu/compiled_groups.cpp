@@ -101,19 +101,20 @@ constexpr Pattern<5, 8> adagrad{
      {sub, 4, -7}}};
 
 // torch.optim.Adam: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
-// p -= step m / (sqrt(v) / bc2 + eps). Inputs 1-b1, g, b1, m, 1-b2, b2, v, bc2, eps, step, p.
+// p -= step m / (sqrt(v) rbc2 + eps), rbc2 = 1 / sqrt(1 - b2^t). Inputs 1-b1, g, b1, m, 1-b2, b2,
+// v, rbc2, eps, step, p.
 constexpr Pattern<11, 15> adam{
     "adam", "sxsxssxsssx",
     {{mul, 0, 1}, {mul, 2, 3}, {add, -2, -1}, {assign, 3, -3}, {square, 1, 0}, {mul, 4, -5}, {mul, 5, 6},
-     {add, -7, -6}, {assign, 6, -8}, {sqrt, -9, 0}, {div, -10, 7}, {add, -11, 8}, {mul, 9, -4}, {div, -13, -12},
+     {add, -7, -6}, {assign, 6, -8}, {sqrt, -9, 0}, {mul, -10, 7}, {add, -11, 8}, {mul, 9, -4}, {div, -13, -12},
      {sub, 10, -14}}};
 
 // torch.optim.AdamW: as Adam, from p (1 - lr wd). Inputs p, 1 - lr wd, 1-b1, g, b1, m, 1-b2, b2,
-// v, bc2, eps, step.
+// v, rbc2, eps, step.
 constexpr Pattern<12, 16> adamw{
     "adamw", "xssxsxssxsss",
     {{mul, 0, 1}, {mul, 2, 3}, {mul, 4, 5}, {add, -3, -2}, {assign, 5, -4}, {square, 3, 0}, {mul, 6, -6},
-     {mul, 7, 8}, {add, -8, -7}, {assign, 8, -9}, {sqrt, -10, 0}, {div, -11, 9}, {add, -12, 10}, {mul, 11, -5},
+     {mul, 7, 8}, {add, -8, -7}, {assign, 8, -9}, {sqrt, -10, 0}, {mul, -11, 9}, {add, -12, 10}, {mul, 11, -5},
      {div, -14, -13}, {sub, -1, -15}}};
 
 // torch.optim.SGD: p -= lr g; with momentum buf = mu buf + g, p -= lr buf, or with Nesterov
