@@ -189,3 +189,29 @@ TEST_CASE("two such products side by side keep those bits", "[forward][plan]") {
   CHECK(same_bits(floats(ex.read(y2)), one_thread_openblas(c2, hv, w2v, {})));
   set_num_threads(0);
 }
+
+TEST_CASE("dense products past one K block in our column bands keep OpenBLAS's threaded bits", "[forward][sparse]") {
+  // Products OpenBLAS would run on its threaded driver (both sides of C at least 64, 2e6
+  // multiply-adds or more): the backend cuts C's columns into bands, one thread each, with that
+  // driver's blocks of K. The same bits as OpenBLAS's own call on as many threads.
+  const Case cases[] = {{150, 784, 128, false, true, true, false},  {150, 400, 784, false, true, true, false},
+                        {150, 1000, 500, false, false, false, false}, {150, 1000, 784, true, false, false, false},
+                        {64, 600, 64, false, false, false, false},   {130, 700, 250, true, true, true, false}};
+  for (const Case& c : cases)
+    for (int threads : {2, 3}) {
+      INFO(c << ", " << threads << " threads");
+      const std::vector<float> a = operand(c.m * c.k, 1, false, 0.37), b = operand(c.k * c.n, 1, false, 0.91),
+                               bias = operand(1, c.n, false, 1.3);
+      set_num_threads(threads);
+      const std::vector<float> ours =
+          ag::testing::run_product(c.m, c.k, c.n, c.ta, c.tb, a, b, c.bias ? bias : std::vector<float>{});
+      std::vector<float> want(size_t(c.m * c.n), 0.0f);
+      if (c.bias)
+        for (int64_t i = 0; i < c.m; ++i) std::copy(bias.begin(), bias.end(), want.begin() + i * c.n);
+      cblas_sgemm(CblasRowMajor, c.ta ? CblasTrans : CblasNoTrans, c.tb ? CblasTrans : CblasNoTrans, int(c.m),
+                  int(c.n), int(c.k), 1.0f, a.data(), int(c.ta ? c.m : c.k), b.data(), int(c.tb ? c.k : c.n),
+                  c.bias ? 1.0f : 0.0f, want.data(), int(c.n));
+      set_num_threads(0);
+      CHECK(same_bits(ours, want));
+    }
+}
