@@ -264,6 +264,56 @@ bool sparse_product(const KernelCall& c, int parts, int threads) {
   return true;
 }
 
+// C[m0:m1, n0:n1] in one OpenBLAS call per block of K (blocks = {}: one call over all of K). Past
+// one K block, C starts from zeros with beta = 1: with beta = 0 a small row-major product may take
+// OpenBLAS's direct path, which does not cut K.
+template <class T>
+void gemm_k_blocks(const KernelCall& c, int m0, int m1, int n0, int n1, const cpu::KBlocks& blocks) {
+  const int K = inner_dim(c);
+  int k0 = 0;
+  do {
+    const int kb = blocks.next(K - k0);
+    gemm_band<T>(c, m0, m1, n0, n1, k0, k0 + kb, K > split_max_k);
+    k0 += kb;
+  } while (k0 < K);
+}
+
+// `len` rows or columns of C in one band per thread, cut at multiples of 16 (the kernels'
+// unrolling); the last band takes the rest, and a band may be empty.
+struct Bands {
+  int len, parts, step;
+  Bands(int len_, int parts_) : len(len_), parts(parts_), step((len_ / parts_ + 15) / 16 * 16) {}
+  std::pair<int, int> operator[](int p) const {
+    return {std::min(len, p * step), p == parts - 1 ? len : std::min(len, (p + 1) * step)};
+  }
+  int smallest() const {  // the shortest band that is not empty
+    int s = len;
+    for (int p = 0; p < parts; ++p)
+      if (const auto [lo, hi] = (*this)[p]; hi > lo) s = std::min(s, hi - lo);
+    return s;
+  }
+};
+
+// Each band of C's rows (or columns) on its own thread, K cut as `blocks` says.
+template <class T>
+void gemm_in_bands(const KernelCall& c, const Bands& bands, bool by_rows, const cpu::KBlocks& blocks) {
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
+#pragma omp parallel for num_threads(bands.parts) schedule(static, 1)
+  for (int p = 0; p < bands.parts; ++p) {
+    const auto [lo, hi] = bands[p];
+    if (by_rows) gemm_k_blocks<T>(c, lo, hi, 0, N, blocks);
+    else gemm_k_blocks<T>(c, 0, M, lo, hi, blocks);
+  }
+}
+
+// The whole product on one thread: inside a parallel region OpenBLAS stays on one thread.
+template <class T>
+void gemm_one_thread(const KernelCall& c, int parts) {
+  const int M = int(c.out.shape[0]), N = int(c.out.shape[1]);
+#pragma omp parallel num_threads(2) if (parts > 1)
+  if (omp_get_thread_num() == 0) gemm_k_blocks<T>(c, 0, M, 0, N, {});
+}
+
 template <class T>
 void gemm(const KernelCall& c) {
   const int M = int(c.out.shape[0]), N = int(c.out.shape[1]), K = inner_dim(c);
@@ -275,63 +325,31 @@ void gemm(const KernelCall& c) {
   if constexpr (sizeof(T) == 4)
     if ((paired || !omp_in_parallel()) && work >= split_min_band_work && sparse_product(c, parts, threads)) return;
   const bool single_driver = one_thread_driver(c, parts);
-  if (paired && single_driver) {  // one call: OpenBLAS runs on one thread inside the pair's region
-    gemm_band<T>(c, 0, M, 0, N, 0, K, true);
-    return;
-  }
+  cpu::KBlocks blocks;
   if (paired) {  // one thread, K cut as the unpaired run cuts it (run_pair checked it is known)
-    cpu::KBlocks blocks;
-    dense_k_blocks(c, parts, &blocks);
-    int k0 = 0;
-    do {
-      const int kb = blocks.next(K - k0);
-      gemm_band<T>(c, 0, M, 0, N, k0, k0 + kb);
-      k0 += kb;
-    } while (k0 < K);
+    if (!single_driver) dense_k_blocks(c, parts, &blocks);  // a single-driver product: one call
+    gemm_k_blocks<T>(c, 0, M, 0, N, blocks);
     return;
   }
+  const bool by_rows = M >= N;
   if (single_driver) {
     // In bands where every one is past the small-matrix kernels, else on one thread.
-    const bool by_rows = M >= N;
-    const int len = by_rows ? M : N, step = (len / parts + 15) / 16 * 16, last = len - (parts - 1) * step;
-    if (parts < 2 || last < 1 || work / len * last <= small_kernel_work) {
-#pragma omp parallel num_threads(2) if (parts > 1)
-      if (omp_get_thread_num() == 0) gemm_band<T>(c, 0, M, 0, N, 0, K, true);
-      return;
-    }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-    for (int p = 0; p < parts; ++p) {
-      const int lo = p * step, hi = p == parts - 1 ? len : lo + step;
-      if (by_rows) gemm_band<T>(c, lo, hi, 0, N, 0, K, true);
-      else gemm_band<T>(c, 0, M, lo, hi, 0, K, true);
-    }
+    const Bands bands(by_rows ? M : N, parts);
+    if (parts < 2 || work / bands.len * bands.smallest() <= small_kernel_work) gemm_one_thread<T>(c, parts);
+    else gemm_in_bands<T>(c, bands, by_rows, {});
     return;
   }
-  cpu::KBlocks blocks;
   if (K > split_max_k && threaded_driver(M, N, K, parts) && dense_k_blocks(c, parts, &blocks)) {
     // Past one K block on OpenBLAS's threaded driver: column bands of our own, one thread each,
     // K cut as that driver cuts it (so its bits), where every block of every band is past the
     // small-matrix kernels: 3-10% faster than its own threads (BM_gemm, two threads: the
     // tutorial's encoder 190 -> 170-176 us, deep_dh1 1305-1362 -> 1216-1279 us; the VAE's
     // decoder forward is the one such product its step does not pair).
-    const int step = (N / parts + 15) / 16 * 16, last = N - (parts - 1) * step;
+    const Bands bands(N, parts);
     int smallest_block = K;
-    for (int k0 = 0; k0 < K;) {
-      const int kb = blocks.next(K - k0);
-      smallest_block = std::min(smallest_block, kb);
-      k0 += kb;
-    }
-    if (last >= 16 && double(M) * last * smallest_block > small_kernel_work) {
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-      for (int p = 0; p < parts; ++p) {
-        const int lo = p * step, hi = p == parts - 1 ? N : lo + step;
-        int k0 = 0;
-        do {
-          const int kb = blocks.next(K - k0);
-          gemm_band<T>(c, 0, M, lo, hi, k0, k0 + kb, true);
-          k0 += kb;
-        } while (k0 < K);
-      }
+    for (int k0 = 0; k0 < K; k0 += blocks.next(K - k0)) smallest_block = std::min(smallest_block, blocks.next(K - k0));
+    if (bands.smallest() >= 16 && double(M) * bands.smallest() * smallest_block > small_kernel_work) {
+      gemm_in_bands<T>(c, bands, false, blocks);
       return;
     }
   }
@@ -339,29 +357,15 @@ void gemm(const KernelCall& c) {
     gemm_band<T>(c, 0, M, 0, N);  // OpenBLAS threads it (or not) itself
     return;
   }
-  // Bands of the longer side, cut at multiples of 16 (the kernels' unrolling).
-  const bool by_rows = M >= N;
-  const int len = by_rows ? M : N;
-  const int step = (len / parts + 15) / 16 * 16;
-  auto band = [&](int p) {  // [lo, hi) of thread p
-    return std::pair{std::min(len, p * step), p == parts - 1 ? len : std::min(len, (p + 1) * step)};
-  };
-  int smallest = len;  // the shortest band that is not empty
-  for (int p = 0; p < parts; ++p)
-    if (const auto [lo, hi] = band(p); hi > lo) smallest = std::min(smallest, hi - lo);
-  if (work / len * smallest < small_band_work || K < small_band_min_k) {
+  // K fits one block: bands of the longer side.
+  const Bands bands(by_rows ? M : N, parts);
+  if (work / bands.len * bands.smallest() < small_band_work || K < small_band_min_k) {
     // Too small for bands, and OpenBLAS's threading costs more than it brings (150x400x20: 33 us
-    // on one thread, 36 on two). Inside a parallel region OpenBLAS stays on one thread.
-#pragma omp parallel num_threads(2)
-    if (omp_get_thread_num() == 0) gemm_band<T>(c, 0, M, 0, N);
+    // on one thread, 36 on two).
+    gemm_one_thread<T>(c, parts);
     return;
   }
-#pragma omp parallel for num_threads(parts) schedule(static, 1)
-  for (int p = 0; p < parts; ++p) {
-    const auto [lo, hi] = band(p);
-    if (by_rows) gemm_band<T>(c, lo, hi, 0, N);
-    else gemm_band<T>(c, 0, M, lo, hi);
-  }
+  gemm_in_bands<T>(c, bands, by_rows, {});
 }
 void matmul_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? gemm<float>(c) : gemm<double>(c); }
 
