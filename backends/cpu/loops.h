@@ -144,7 +144,7 @@ void fill(const D d, T* y, int64_t n, uint32_t step) {
 
 // The normal draw's fill, vectorised: Box-Muller's logarithm, square root, cosine and sine for
 // 64 blocks at a time through glibc's vector math (the generic fill above calls the scalar
-// functions once per pair: 452 -> 62 us for a [150, 784] draw on two threads,
+// functions once per pair: 452 -> 98 us for a [150, 784] draw on two threads,
 // BM_op/normal). The same values as NormalDraw::draw4 up to the vector functions' rounding.
 template <class T>
 void fill(const fn::NormalDraw d, T* y, int64_t n, uint32_t step) {

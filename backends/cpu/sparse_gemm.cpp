@@ -156,8 +156,9 @@ inline void transpose_tile(const float* s, int64_t lds, float* d, int64_t ldd) {
 #endif
 
 // dst[c, r] = src[r, c] for rows [r0, r1) of src. With AVX-512 in 16 x 16 tiles through
-// registers: 1.6-2.8x faster than OpenBLAS's somatcopy on two threads (784x400 54 -> 31 us,
-// 784x128 23.5 -> 8.5, 150x784 48 -> 18; a harness, interleaved); elsewhere somatcopy.
+// registers: 1.7-2.7x faster than OpenBLAS's somatcopy on two threads (784x400 55.8 -> 23.0 us,
+// 784x128 21.8 -> 11.0, 784x1000 110 -> 64, 150x784 37.4 -> 14.0; a harness, interleaved);
+// elsewhere somatcopy.
 void transpose_rows(const float* src, int64_t lds, int r0, int r1, int cols, float* dst, int64_t ldd) {
   if (r1 <= r0 || cols <= 0) return;
 #if defined(__AVX512F__)
