@@ -3,6 +3,7 @@
 // (minibatch 150, 784 -> 128), their backward products and the variants' largest; every other
 // op in GB/s; the optimisers' fused updates.
 #include <benchmark/benchmark.h>
+#include <cblas.h>
 
 #include <cstdlib>
 #include <functional>
@@ -84,6 +85,25 @@ void BM_gemm(benchmark::State& state, const GemmRow* r, Device device) {
   Shape a = r->ta ? Shape{r->k, r->m} : Shape{r->m, r->k}, b = r->tb ? Shape{r->n, r->k} : Shape{r->k, r->n};
   run_plan(state, {a, b}, [&](std::vector<Value>& x) { return matmul(x[0], x[1], r->ta, r->tb); },
            2.0 * double(r->m * r->n * r->k), 0, 0, -1, device);
+}
+
+// The same products as one plain OpenBLAS call on its own threads (Arg: their number), beside
+// BM_gemm, which runs them as the CPU backend does (one band per thread, each one
+// single-threaded OpenBLAS call): the measurement that keeps the bands (docs/benchmarks.md).
+void BM_gemm_openblas(benchmark::State& state, const GemmRow* r) {
+  set_num_threads(int(state.range(0)));
+  std::vector<float> a(size_t(r->m * r->k)), b(size_t(r->k * r->n)), c(size_t(r->m * r->n));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = 0.001f * float(i % 997);
+  for (size_t i = 0; i < b.size(); ++i) b[i] = 0.001f * float(i % 997);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, r->ta ? CblasTrans : CblasNoTrans, r->tb ? CblasTrans : CblasNoTrans, int(r->m),
+                int(r->n), int(r->k), 1.0f, a.data(), int(r->ta ? r->m : r->k), b.data(), int(r->tb ? r->k : r->n),
+                0.0f, c.data(), int(r->n));
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(r->m * r->n * r->k) * 1e-9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(0);
 }
 
 // The VAE's two heads (mu and log-variance: 150x400 times 400x20 each, from the same hidden
@@ -213,6 +233,7 @@ const int registered = [] {
 #endif
   for (const GemmRow& r : gemm_rows) {
     benchmark::RegisterBenchmark(fmt::format("BM_gemm/{}", r.name).c_str(), BM_gemm, &r, Device::cpu)->Arg(1)->Arg(2);
+    benchmark::RegisterBenchmark(fmt::format("BM_gemm_openblas/{}", r.name).c_str(), BM_gemm_openblas, &r)->Arg(2);
     if (cuda) benchmark::RegisterBenchmark(fmt::format("BM_gemm_cuda/{}", r.name).c_str(), BM_gemm, &r, Device::cuda);
   }
   std::vector<char> covered(op_count, 0);

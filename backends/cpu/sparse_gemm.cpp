@@ -1,8 +1,8 @@
-// Products with a mostly-zero operand: see sparse_gemm.h for why they give OpenBLAS's bits.
+// Products with a mostly-zero operand (sparse_gemm.h).
 //
 // Both cases become one shape: rows of a sparse matrix S times a dense row-major D,
-// out[r, :] = sum_k S[r, k] D[k, :], K cut into blocks, every block summed from zero in k order
-// with one FMA per nonzero and then added to out. A sparse left operand (C = A op(B)): S = A,
+// out[r, :] = sum_k S[r, k] D[k, :], summed from zero in k order with one FMA per nonzero and
+// then added to out (which holds the bias or zero). A sparse left operand (C = A op(B)): S = A,
 // D = op(B), out = C. A sparse right operand (C = op(A) B): C^T = B^T op(A)^T, so S = B^T (the
 // nonzeros of each column of B), D = op(A)^T, out = C^T, transposed into C at the end.
 #include "backends/cpu/sparse_gemm.h"
@@ -61,13 +61,13 @@ struct Group {
   int n;
 };
 
-// out[r][c : c + NV W] += block sums over entries [e0, e1) of the group, for its rows r.
+// out[r][c : c + NV W] += the group's sums over its entries, for its rows r.
 template <int NV>
-inline void block_vectors(const Group& s, int e0, int e1, const float* D, int64_t ldd, int c, float* const* out) {
+inline void block_vectors(const Group& s, const float* D, int64_t ldd, int c, float* const* out) {
   V acc[group][NV];
   for (int r = 0; r < group; ++r)
     for (int j = 0; j < NV; ++j) acc[r][j] = vset(0.0f);
-  for (int e = e0; e < e1; ++e) {
+  for (int e = 0; e < s.n; ++e) {
     const float* d = D + s.k[e] * ldd + c;
     V dv[NV];
     for (int j = 0; j < NV; ++j) dv[j] = vload(d + j * W);
@@ -82,12 +82,12 @@ inline void block_vectors(const Group& s, int e0, int e1, const float* D, int64_
 }
 
 // The last columns [c, c1), fewer than a vector: AVX-512 masks them; elsewhere one at a time.
-inline void block_tail(const Group& s, int e0, int e1, const float* D, int64_t ldd, int c, int c1, float* const* out) {
+inline void block_tail(const Group& s, const float* D, int64_t ldd, int c, int c1, float* const* out) {
 #if defined(__AVX512F__)
   const __mmask16 m = __mmask16((1u << (c1 - c)) - 1);
   __m512 acc[group];
   for (int r = 0; r < group; ++r) acc[r] = _mm512_setzero_ps();
-  for (int e = e0; e < e1; ++e) {
+  for (int e = 0; e < s.n; ++e) {
     const __m512 d = _mm512_maskz_loadu_ps(m, D + s.k[e] * ldd + c);
     for (int r = 0; r < group; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(s.v[r][e]), d, acc[r]);
   }
@@ -98,26 +98,18 @@ inline void block_tail(const Group& s, int e0, int e1, const float* D, int64_t l
     for (int r = 0; r < group; ++r) {
       if (!out[r]) continue;
       float acc = 0.0f;
-      for (int e = e0; e < e1; ++e) acc = std::fma(s.v[r][e], D[s.k[e] * ldd + c], acc);
+      for (int e = 0; e < s.n; ++e) acc = std::fma(s.v[r][e], D[s.k[e] * ldd + c], acc);
       out[r][c] = acc + out[r][c];
     }
 #endif
 }
 
-// out[r][c0:c1] += S[r, :] D[:, c0:c1] for the group's rows, K block by block.
-void group_times_dense(const Group& s, const float* D, int64_t ldd, int c0, int c1, int K, const KBlocks& blocks,
-                       float* const* out) {
-  for (int k0 = 0, e0 = 0; k0 < K;) {
-    const int k1 = k0 + blocks.next(K - k0);
-    int e1 = e0;
-    while (e1 < s.n && s.k[e1] < k1) ++e1;
-    int c = c0;
-    for (; c + tile <= c1; c += tile) block_vectors<tile_vectors>(s, e0, e1, D, ldd, c, out);
-    for (; c + W <= c1; c += W) block_vectors<1>(s, e0, e1, D, ldd, c, out);
-    if (c < c1) block_tail(s, e0, e1, D, ldd, c, c1, out);
-    k0 = k1;
-    e0 = e1;
-  }
+// out[r][c0:c1] += S[r, :] D[:, c0:c1] for the group's rows.
+void group_times_dense(const Group& s, const float* D, int64_t ldd, int c0, int c1, float* const* out) {
+  int c = c0;
+  for (; c + tile <= c1; c += tile) block_vectors<tile_vectors>(s, D, ldd, c, out);
+  for (; c + W <= c1; c += W) block_vectors<1>(s, D, ldd, c, out);
+  if (c < c1) block_tail(s, D, ldd, c, c1, out);
 }
 
 #if defined(__AVX512F__)
@@ -258,7 +250,7 @@ double group_zero_fraction(const float* x, int rows, int cols, int ld, bool grou
   return double(zeros) / double(cells);
 }
 
-void sparse_gemm(const Gemm& g, bool sparse_a, const KBlocks& blocks, int threads) {
+void sparse_gemm(const Gemm& g, bool sparse_a, int threads) {
   const int K = g.K;
   // S has `rows` rows of K; D is K x `width`; out (rows x width) is C, or C^T in scratch.
   const int rows = sparse_a ? g.M : g.N, width = sparse_a ? g.N : g.M;
@@ -321,7 +313,7 @@ void sparse_gemm(const Gemm& g, bool sparse_a, const KBlocks& blocks, int thread
           s.v[r] = vs + (int64_t(gi) * group + r) * ldk;
           o[r] = row < rows ? out + row * ldo : nullptr;
         }
-        group_times_dense(s, D, ldd, c0, std::min(width, c0 + band), K, blocks, o);
+        group_times_dense(s, D, ldd, c0, std::min(width, c0 + band), o);
       }
     if (!sparse_a) transpose_rows(out, ldo, r0, r1, width, g.C, g.N);  // C^T's rows [r0, r1) -> C's columns
   }

@@ -1,7 +1,8 @@
 // A small autoencoder training step written as graph code (784 -> 32 -> 784, sigmoid, BCE,
 // plain SGD as assign nodes), used by the plan and learning tests; and one matrix product run
-// by an executor, for the tests of how the CPU backend splits products.
+// by an executor with the numerical contract's bound for it, for the tests of the CPU's products.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -64,6 +65,42 @@ inline std::vector<float> run_product(int64_t m, int64_t k, int64_t n, bool ta, 
   ex.run();
   HostTensor out = ex.read(y);
   return std::vector<float>(out.ptr<float>(), out.ptr<float>() + out.numel());
+}
+
+// The numerical contract for a float product (docs/architecture.md, "Numbers"): every element
+// of op(A) op(B) + bias lies within gamma_{K+1} (|op(A)| |op(B)| + |bias|) of the exact value,
+// gamma_n = n u / (1 - n u), u = 2^-24: the bound of any order of summation in float, with or
+// without fused multiply-adds, so it holds for OpenBLAS's kernels on any core type, any cut of K
+// and our sparse kernels alike. The exact value is taken in double (its own error is 2^-29 of
+// the bound). worst: the largest error / bound over the elements (at most 1 passes);
+// nan_mismatches: elements that are NaN in one and not in the other.
+struct ProductCheck {
+  double worst = 0;
+  int64_t nan_mismatches = 0;
+};
+
+inline ProductCheck check_product(int64_t m, int64_t k, int64_t n, bool ta, bool tb, const std::vector<float>& a,
+                                  const std::vector<float>& b, const std::vector<float>& bias,
+                                  const std::vector<float>& c) {
+  const double u = std::ldexp(1.0, -24), gamma = double(k + 1) * u / (1 - double(k + 1) * u);
+  ProductCheck r;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double exact = bias.empty() ? 0.0 : double(bias[size_t(j)]);
+      double magnitude = std::abs(exact);
+      for (int64_t t = 0; t < k; ++t) {
+        const double x = a[size_t(ta ? t * m + i : i * k + t)], y = b[size_t(tb ? j * k + t : t * n + j)];
+        exact += x * y;
+        magnitude += std::abs(x * y);
+      }
+      const double got = c[size_t(i * n + j)];
+      if (std::isnan(got) || std::isnan(exact)) {
+        r.nan_mismatches += std::isnan(got) != std::isnan(exact);
+        continue;
+      }
+      r.worst = std::max(r.worst, std::abs(got - exact) / (gamma * magnitude + 1e-37));
+    }
+  return r;
 }
 
 }  // namespace ag::testing

@@ -1,0 +1,30 @@
+// The CPU backend's kernels that are not generic loops over a functor, by concern:
+//   products.cpp      matmul (OpenBLAS, our bands, the sparse kernels) and pairs of products
+//   reductions.cpp    sum, sum over an axis, logsumexp
+//   shape_kernels.cpp broadcast, slice, pad, concat, assign
+//   fused.cpp         the block interpreter for fused elementwise groups
+// cpu_backend.cpp puts them in the kernel table beside the functor loops, and runs programs.
+#pragma once
+
+#include "backends/backend.h"
+
+namespace ag::cpu {
+
+void matmul_kernel(const KernelCall& c);
+// Two independent products side by side, one per thread (CompileOptions::pair_matmuls).
+void run_pair(const KernelCall& a, const KernelCall& b);
+
+void sum_kernel(const KernelCall& c);
+void sum_axis_kernel(const KernelCall& c);
+void logsumexp_kernel(const KernelCall& c);
+
+void broadcast_kernel(const KernelCall& c);
+void slice_kernel(const KernelCall& c);
+void pad_kernel(const KernelCall& c);
+void concat_kernel(const KernelCall& c);
+void assign_kernel(const KernelCall& c);
+
+// A fused group through the interpreter: each op in turn over one 512-element block at a time.
+void fused_kernel(const KernelCall& c);
+
+}  // namespace ag::cpu
