@@ -2,6 +2,7 @@
 #   make train     install what is missing, build, train the tutorial's autoencoder, write its report
 #   make test      install what is missing, build everything (Release, Ninja), run every test
 #   make sanitize  the tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   make test-cores  the core suite under each OpenBLAS core type this CPU runs (docs/architecture.md)
 #   make bench     the Google Benchmarks and aebench against PyTorch (installs python3-torch)
 
 DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
@@ -12,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps bench-deps build test sanitize train bench clean
+.PHONY: deps bench-deps build test test-cores sanitize train bench clean
 
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -31,6 +32,17 @@ build: deps
 
 test: build
 	cd build && ctest --output-on-failure -j $(JOBS)
+
+# The numerical contract holds whatever kernels OpenBLAS picks: the core suite once more with
+# OPENBLAS_CORETYPE unset (OpenBLAS's own choice) and set to each core type this CPU can run.
+CORETYPES := $(if $(shell grep -qw avx2 /proc/cpuinfo && echo y),Haswell Zen) \
+             $(if $(shell grep -qw avx512f /proc/cpuinfo && echo y),SkylakeX)
+test-cores: build
+	@for core in unset $(CORETYPES); do \
+	  echo "aegraph_core_tests with OPENBLAS_CORETYPE=$$core"; \
+	  if [ $$core = unset ]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bin/aegraph_core_tests || exit 1; \
+	  else OPENBLAS_CORETYPE=$$core ./build/bin/aegraph_core_tests || exit 1; fi; \
+	done
 
 sanitize: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAEGRAPH_SANITIZE=ON -DAEGRAPH_CUDA=OFF $(CMAKE_FLAGS)

@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
   std::vector<int64_t> batches = {150};
   std::vector<int> threads;
   RunSettings run;
-  std::string json_path, data_dir, peer = "none", sae_phase;
+  std::string json_path, data_dir, peer = "none", sae_phase, openblas_env = "unset";
   bool synthetic = false;
   int64_t synthetic_rows = 60000;
   run.python = "/usr/bin/python3";
@@ -116,6 +116,11 @@ int main(int argc, char** argv) {
   app.add_option("--synthetic-rows", synthetic_rows, "examples of synthetic data")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
   app.add_option("--peer", peer, "run the same workload in another framework")->check(CLI::IsMember({"none", "torch"}))->capture_default_str();
+  app.add_option("--openblas-env", openblas_env,
+                 "with a peer: 'unset' runs both sides without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE "
+                 "(OpenBLAS picks its kernels for this CPU), 'default' both with the environment as it is")
+      ->check(CLI::IsMember({"unset", "default"}))
+      ->capture_default_str();
   app.add_option("--python", run.python, "the Python that has torch")->capture_default_str();
   app.add_option("--peer-script", run.peer_script, "the PyTorch peer")->capture_default_str();
   app.add_option("--sae-phase", sae_phase, "the stacked model's phase to time (pretrain-1, finetune; default: its first)");
@@ -126,9 +131,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   run.peer = peer == "none" ? "" : peer;
-  if (!run.peer.empty()) {
+  if (!run.peer.empty() && openblas_env == "unset") {
     reexec_without_openblas_overrides(argv);
-  } else {
+  } else if (run.peer.empty()) {
     for (const std::string& var : openblas_override_vars())
       if (const char* v = std::getenv(var.c_str()))
         fmt::print(stderr, "aebench: note: {}={} is set; it changes OpenBLAS's kernels. To compare with PyTorch run "

@@ -2,7 +2,10 @@
 // timed step for step times, achieved GEMM rate = the step's matmul FLOPs / median step time.
 #include "tools/aebench/report.h"
 
+#include <cblas.h>
+
 #include <cmath>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -110,7 +113,9 @@ std::string gemm_lines(const RowResult& r) {
 nlohmann::json row_json(const RowResult& r, const RunSettings& run, const std::string& data) {
   nlohmann::json j = {{"model", r.spec.model},   {"backend", to_string(r.spec.device)}, {"batch", r.spec.batch},
                       {"threads", r.spec.threads}, {"steps", run.steps},               {"warmup", run.warmup},
-                      {"repeats", run.repeats},    {"data", data}};
+                      {"repeats", run.repeats},    {"data", data},
+                      {"openblas_core", openblas_get_corename()}};
+  if (const char* core = std::getenv("OPENBLAS_CORETYPE")) j["openblas_coretype_env"] = core;
   if (!r.skipped.empty()) {
     j["skipped"] = r.skipped;
     return j;

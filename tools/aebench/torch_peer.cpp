@@ -1,5 +1,6 @@
 // Spawning the Python peer with pipes on its stdin and stdout (posix_spawn: no shell, so paths
-// need no quoting) and an environment without the OpenBLAS overrides.
+// need no quoting) and aebench's own environment: both sides run with the same OpenBLAS
+// settings (main.cpp unsets the overrides for both, unless --openblas-env default).
 #include "tools/aebench/torch_peer.h"
 
 #include <fcntl.h>
@@ -28,17 +29,6 @@ std::vector<std::string> peer_arguments(const PeerSetup& s) {
   if (!s.data_dir.empty()) args.insert(args.end(), {"--data", s.data_dir});
   else args.insert(args.end(), {"--synthetic-rows", std::to_string(s.synthetic_rows)});
   return args;
-}
-
-std::vector<std::string> environment_without_overrides() {
-  std::vector<std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string entry = *e;
-    bool drop = false;
-    for (const std::string& var : openblas_override_vars()) drop = drop || entry.rfind(var + "=", 0) == 0;
-    if (!drop) env.push_back(std::move(entry));
-  }
-  return env;
 }
 
 std::vector<char*> c_strings(std::vector<std::string>& strings) {
@@ -70,9 +60,9 @@ TorchPeer::TorchPeer(const PeerSetup& setup) {
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, to_child[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, from_child[1], STDOUT_FILENO);
-  std::vector<std::string> args = peer_arguments(setup), env = environment_without_overrides();
-  std::vector<char*> argv = c_strings(args), envp = c_strings(env);
-  const int rc = posix_spawn(&pid_, setup.python.c_str(), &actions, nullptr, argv.data(), envp.data());
+  std::vector<std::string> args = peer_arguments(setup);
+  std::vector<char*> argv = c_strings(args);
+  const int rc = posix_spawn(&pid_, setup.python.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(to_child[0]);
   close(from_child[1]);
