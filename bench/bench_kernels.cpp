@@ -106,23 +106,38 @@ void BM_gemm_openblas(benchmark::State& state, const GemmRow* r) {
   set_num_threads(0);
 }
 
-// The VAE's two heads (mu and log-variance: 150x400 times 400x20 each, from the same hidden
-// layer) as the step runs them, side by side on the two threads (Arg 1), or one after the other.
-void BM_gemm_pair_vae_heads(benchmark::State& state) {
+// Two independent products as a step runs them, side by side on the two threads (Arg 1: a
+// pair, CompileOptions::pair_matmuls), or one after the other, each in bands (Arg 0): the
+// measurement that keeps pairs (docs/benchmarks.md). The VAE's two heads (mu and log-variance:
+// 150x400 times 400x20 each, from the same hidden layer), and the tutorial's backward pass (the
+// decoder's dW = g^T h, 784x150 times 150x128, beside the hidden layer's dh = g W, 150x784 times
+// 784x128).
+void BM_gemm_pair(benchmark::State& state, const GemmRow* x, const GemmRow* y) {
   set_num_threads(2);
   Graph g;
-  Value h = input(g, {150, 400}, "h"), w1 = input(g, {20, 400}, "w1"), w2 = input(g, {20, 400}, "w2");
+  std::vector<Value> products;
+  for (const GemmRow* r : {x, y}) {
+    Value a = input(g, r->ta ? Shape{r->k, r->m} : Shape{r->m, r->k}, "a");
+    Value b = input(g, r->tb ? Shape{r->n, r->k} : Shape{r->k, r->n}, "b");
+    products.push_back(matmul(a, b, r->ta, r->tb));
+  }
   CompileOptions options;
   options.pair_matmuls = state.range(0) != 0;
-  Executor ex(compile({matmul(h, w1, false, true), matmul(h, w2, false, true)}, options));
-  for (Value v : {h, w1, w2}) {
-    float* p = ex.input(v).ptr<float>();
-    for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = 0.001f * float(i % 997);
-  }
+  Executor ex(compile(products, options));
+  for (const Value& p : products)
+    for (int in : g.node(p.id).in) {
+      float* d = ex.input(g.value(in)).ptr<float>();
+      for (int64_t i = 0; i < g.node(in).shape.numel(); ++i) d[i] = 0.001f * float(i % 997);
+    }
   for (auto _ : state) ex.run();
-  state.counters["GFLOP/s"] = benchmark::Counter(2 * 2.0 * 150 * 400 * 20 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  const double flops = 2.0 * double(x->m * x->n * x->k + y->m * y->n * y->k);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(0);
 }
-BENCHMARK(BM_gemm_pair_vae_heads)->Arg(0)->Arg(1);
+const GemmRow vae_head{"vae_head", 150, 400, 20, false, true}, tutorial_dec_dW{"dec_dW", 784, 150, 128, true, false},
+    tutorial_dh{"dec_dh", 150, 784, 128, false, false};
+BENCHMARK_CAPTURE(BM_gemm_pair, vae_heads, &vae_head, &vae_head)->Arg(0)->Arg(1);
+BENCHMARK_CAPTURE(BM_gemm_pair, tutorial_dW_dh, &tutorial_dec_dW, &tutorial_dh)->Arg(0)->Arg(1);
 
 // The encoder's products with a batch of images as the sparse operand
 // (backends/cpu/sparse_gemm.h); GFLOP/s counts the dense product's work, so the numbers compare
