@@ -63,8 +63,11 @@ def load_images(args):
     return x, f"synthetic ({args.synthetic_rows} x 784)"
 
 
-def build(torch, kind, phase):
-    """The model's parameters (as a list of modules) and its loss(x) for one training step."""
+def build(torch, kind, phase, blocks=()):
+    """The model's parameters (as a list of modules) and its loss(x) for one training step.
+
+    sae only: `blocks` are the (encoder, decoder) pairs that earlier phases trained, which this
+    phase starts from (bench/peers/torch_quality.py); the blocks it lacks are freshly made."""
     nn, F = torch.nn, torch.nn.functional
 
     def bce(logits, x):  # mean per pixel, aegraph's bce_with_logits
@@ -91,13 +94,20 @@ def build(torch, kind, phase):
             return bce(dec(h), x) + beta * kl.sum()
         return [enc, dec], sparse_loss
     if kind == "sae":
-        e0, d0 = nn.Linear(784, 128), nn.Linear(128, 784)
+        if phase not in ("pretrain-1", "pretrain-2", "finetune"):
+            raise ValueError(f"sae phase '{phase}' has no PyTorch peer (pretrain-1, pretrain-2, finetune)")
+        e0, d0 = blocks[0] if len(blocks) > 0 else (nn.Linear(784, 128), nn.Linear(128, 784))
         if phase == "pretrain-1":  # block 1 alone: 784 -> 128 -> 784
             return [e0, d0], lambda x: bce(d0(F.relu(e0(x))), x)
-        if phase == "finetune":  # the whole stack: 784 -> 128 -> 64 -> 128 -> 784, ReLU throughout
-            e1, d1 = nn.Linear(128, 64), nn.Linear(64, 128)
-            return [e0, e1, d1, d0], lambda x: bce(d0(F.relu(d1(F.relu(e1(F.relu(e0(x))))))), x)
-        raise ValueError(f"sae phase '{phase}' has no PyTorch peer (pretrain-1, finetune)")
+        e1, d1 = blocks[1] if len(blocks) > 1 else (nn.Linear(128, 64), nn.Linear(64, 128))
+        if phase == "pretrain-2":  # block 2 on block 1's (frozen) ReLU codes: 128 -> 64 ReLU -> 128, MSE
+            def block2_loss(x):
+                with torch.no_grad():
+                    codes = F.relu(e0(x))
+                return F.mse_loss(d1(F.relu(e1(codes))), codes)
+            return [e1, d1], block2_loss
+        # finetune, the whole stack: 784 -> 128 -> 64 -> 128 -> 784, ReLU throughout
+        return [e0, e1, d1, d0], lambda x: bce(d0(F.relu(d1(F.relu(e1(F.relu(e0(x))))))), x)
     if kind == "deep":  # ReLU hidden layers, linear 30-unit code, mirror decoder
         s = DEFAULT_SIZES["deep"]
         layers = []
@@ -151,7 +161,7 @@ def blas_library():
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", required=True)
-    p.add_argument("--phase", default="", help="sae: pretrain-1 (default) or finetune")
+    p.add_argument("--phase", default="", help="sae: pretrain-1 (default), pretrain-2 or finetune")
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch", type=int, default=150)
     p.add_argument("--steps", type=int, default=100)
