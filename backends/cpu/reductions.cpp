@@ -15,10 +15,7 @@ namespace ag::cpu {
 namespace {
 template <class T>
 void sum_all(const KernelCall& c) { *c.out.ptr<T>() = T(cpu::sum(c.in[0].ptr<T>(), c.in[0].numel())); }
-}  // namespace
-void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float>(c) : sum_all<double>(c); }
 
-namespace {
 
 // x seen as [outer, n, inner]; each output element is summed in order over n.
 template <class T>
@@ -54,10 +51,7 @@ void sum_over_axis(const KernelCall& c) {
       }
     }
 }
-}  // namespace
-void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over_axis<float>(c) : sum_over_axis<double>(c); }
 
-namespace {
 
 // log sum exp of a contiguous float row (the last axis: log_softmax over classes, a row of
 // pixels), vectorised: the maximum in 16 lanes (a NaN anywhere makes the result NaN), then the
@@ -132,6 +126,8 @@ void logsumexp_over_axis(const KernelCall& c) {
 }
 }  // namespace
 
+void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float>(c) : sum_all<double>(c); }
+void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over_axis<float>(c) : sum_over_axis<double>(c); }
 void logsumexp_kernel(const KernelCall& c) {
   c.out.dtype == DType::f32 ? logsumexp_over_axis<float>(c) : logsumexp_over_axis<double>(c);
 }
