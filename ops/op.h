@@ -64,7 +64,14 @@
   X(slice)              \
   X(pad)                \
   X(concat)             \
-  X(assign)
+  X(assign)             \
+  X(conv2d)             \
+  X(conv_transpose2d)   \
+  X(conv2d_filter_grad) \
+  X(max_pool2d_at)      \
+  X(max_unpool2d)       \
+  X(upsample_nearest2d) \
+  X(sum_pool2d)
 
 namespace ag {
 
@@ -79,7 +86,7 @@ enum class OpCode : uint16_t {
 };
 constexpr int op_count = int(OpCode::count);
 
-enum class OpKind : uint8_t { leaf, unary, binary, loss, random, matmul, reduce, shape, assign };
+enum class OpKind : uint8_t { leaf, unary, binary, loss, random, matmul, reduce, shape, assign, image };
 
 // Op parameters: a few floats and integers whose meaning each op documents where it is built.
 struct Attrs {
@@ -119,5 +126,6 @@ void register_matmul_ops(OpInfo* table);
 void register_shape_ops(OpInfo* table);
 void register_loss_ops(OpInfo* table);
 void register_random_ops(OpInfo* table);
+void register_image_ops(OpInfo* table);
 
 }  // namespace ag

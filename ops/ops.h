@@ -60,6 +60,25 @@ Value operator/(float s, Value a);
 Value matmul(Value a, Value b, bool transpose_a = false, bool transpose_b = false, Value bias = {});
 Value linear(Value x, Value weight, Value bias = {});  // x W^T + b, W is [out, in] as in PyTorch
 
+// ---- images: NCHW tensors [N, C, H, W], as in PyTorch (geometry: ops/image.h) ----
+// conv2d: w [F, C, kh, kw], b [F]; output [N, F, (H + 2 padding - kh) / stride + 1, ...].
+Value conv2d(Value x, Value w, Value b = {}, int64_t stride = 1, int64_t padding = 0);
+// PyTorch's ConvTranspose2d: w [C_in, C_out, kh, kw], b [C_out];
+// output [N, C_out, (H - 1) stride - 2 padding + kh + output_padding, ...].
+Value conv_transpose2d(Value x, Value w, Value b = {}, int64_t stride = 1, int64_t padding = 0,
+                       int64_t output_padding = 0);
+// The filters' gradient of conv2d(x, ., stride, padding) given the output's gradient y: [F, C, kh, kw].
+Value conv2d_filter_grad(Value x, Value y, int64_t kh, int64_t kw, int64_t stride, int64_t padding);
+// Max pooling (padding counts as -inf, padding <= kernel / 2); the gradient goes to the arg-max,
+// the first in the window on ties.
+Value max_pool2d(Value x, int64_t kernel, int64_t stride, int64_t padding = 0);
+// In each window, the value at the largest key's position (max_pool2d(x) = max_pool2d_at(x, x)).
+Value max_pool2d_at(Value keys, Value values, int64_t kernel, int64_t stride, int64_t padding);
+// The adjoint of max_pool2d_at: each window's g added at its largest key's position, keys' shape.
+Value max_unpool2d(Value keys, Value g, int64_t kernel, int64_t stride, int64_t padding);
+Value upsample_nearest2d(Value x, int64_t scale);  // each pixel repeated scale x scale times
+Value sum_pool2d(Value x, int64_t scale);          // the sum of each scale x scale block
+
 // ---- reductions and shapes ----
 Value sum(Value x);                 // scalar
 Value sum(Value x, int axis);       // that axis removed

@@ -87,6 +87,13 @@ struct KernelTable {
     k[int(OpCode::pad)] = pad_kernel;
     k[int(OpCode::concat)] = concat_kernel;
     k[int(OpCode::assign)] = assign_kernel;
+    k[int(OpCode::conv2d)] = conv2d_kernel;
+    k[int(OpCode::conv_transpose2d)] = conv_transpose2d_kernel;
+    k[int(OpCode::conv2d_filter_grad)] = conv2d_filter_grad_kernel;
+    k[int(OpCode::max_pool2d_at)] = max_pool2d_kernel;
+    k[int(OpCode::max_unpool2d)] = max_unpool2d_kernel;
+    k[int(OpCode::upsample_nearest2d)] = upsample_nearest2d_kernel;
+    k[int(OpCode::sum_pool2d)] = sum_pool2d_kernel;
   }
 };
 const KernelTable kernels;

@@ -2,6 +2,7 @@
 //   products.cpp      matmul (OpenBLAS, our bands, the sparse kernels) and pairs of products
 //   reductions.cpp    sum, sum over an axis, logsumexp
 //   shape_kernels.cpp broadcast, slice, pad, concat, assign
+//   image_kernels.cpp convolutions (unfold + OpenBLAS), pooling, upsampling
 //   fused.cpp         the block interpreter for fused elementwise groups
 // cpu_backend.cpp puts them in the kernel table beside the functor loops, and runs programs.
 #pragma once
@@ -23,6 +24,14 @@ void slice_kernel(const KernelCall& c);
 void pad_kernel(const KernelCall& c);
 void concat_kernel(const KernelCall& c);
 void assign_kernel(const KernelCall& c);
+
+void conv2d_kernel(const KernelCall& c);
+void conv_transpose2d_kernel(const KernelCall& c);
+void conv2d_filter_grad_kernel(const KernelCall& c);
+void max_pool2d_kernel(const KernelCall& c);
+void max_unpool2d_kernel(const KernelCall& c);
+void upsample_nearest2d_kernel(const KernelCall& c);
+void sum_pool2d_kernel(const KernelCall& c);
 
 // A fused group through the interpreter: each op in turn over one 512-element block at a time.
 void fused_kernel(const KernelCall& c);

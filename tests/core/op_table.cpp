@@ -92,6 +92,28 @@ const std::vector<OpCase>& op_cases() {
       static HostTensor target(Shape{3, 4}, DType::f64);
       return assign(external(g, target.view(), "target"), square(x[0]));
     });
+    // Images (NCHW): convolutions with and without bias, strides whose transpose needs an
+    // output padding, overlapping and padded pooling windows.
+    row("conv2d", OpCode::conv2d, {{{2, 2, 5, 5}}, {{3, 2, 3, 3}}, {{3}}},
+        [](Graph&, V x) { return conv2d(x[0], x[1], x[2], 1, 1); });
+    row("conv2d stride 2", OpCode::conv2d, {{{2, 2, 6, 5}}, {{3, 2, 3, 2}}},
+        [](Graph&, V x) { return conv2d(x[0], x[1], {}, 2, 1); });
+    row("conv_transpose2d", OpCode::conv_transpose2d, {{{2, 3, 3, 3}}, {{3, 2, 4, 4}}, {{2}}},
+        [](Graph&, V x) { return conv_transpose2d(x[0], x[1], x[2], 2, 1); });
+    row("conv_transpose2d output padding", OpCode::conv_transpose2d, {{{1, 2, 3, 3}}, {{2, 2, 3, 3}}},
+        [](Graph&, V x) { return conv_transpose2d(x[0], x[1], {}, 2, 1, 1); });
+    row("conv2d_filter_grad", OpCode::conv2d_filter_grad, {{{2, 2, 5, 5}}, {{2, 3, 3, 3}}},
+        [](Graph&, V x) { return conv2d_filter_grad(x[0], x[1], 3, 3, 2, 1); });
+    row("max_pool2d", OpCode::max_pool2d_at, {{{2, 2, 5, 5}}}, [](Graph&, V x) { return max_pool2d(x[0], 2, 2, 1); });
+    row("max_pool2d overlapping", OpCode::max_pool2d_at, {{{2, 2, 5, 5}}},
+        [](Graph&, V x) { return max_pool2d(x[0], 3, 2, 1); });
+    row("max_pool2d_at", OpCode::max_pool2d_at, {{{2, 2, 5, 5}}, {{2, 2, 5, 5}}},
+        [](Graph&, V x) { return max_pool2d_at(x[0], x[1], 3, 2, 1); });
+    row("max_unpool2d", OpCode::max_unpool2d, {{{2, 2, 5, 5}}, {{2, 2, 3, 3}}},
+        [](Graph&, V x) { return max_unpool2d(x[0], x[1], 3, 2, 1); });
+    row("upsample_nearest2d", OpCode::upsample_nearest2d, {{{2, 2, 3, 3}}},
+        [](Graph&, V x) { return square(upsample_nearest2d(x[0], 2)); });
+    row("sum_pool2d", OpCode::sum_pool2d, {{{2, 2, 4, 4}}}, [](Graph&, V x) { return square(sum_pool2d(x[0], 2)); });
     // Losses.
     row("bce", OpCode::bce, {prob, {m, 0, 1}}, [](Graph&, V x) { return bce(x[0], x[1]); });
     row("bce_with_logits", OpCode::bce_with_logits, {{m, -3, 3}, {m, 0, 1}},
