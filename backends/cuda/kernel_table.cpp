@@ -22,6 +22,7 @@ struct KernelTable {
     register_matmul_kernel(k);
     register_broadcast_kernel(k);
     register_copy_kernels(k);
+    register_image_kernels(k);
   }
 };
 

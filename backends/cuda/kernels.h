@@ -18,6 +18,7 @@ void register_random_kernels(Launcher* table);       // random.cu: uniform, norm
 void register_matmul_kernel(Launcher* table);        // matmul.cu: cuBLAS GEMM and the bias row
 void register_broadcast_kernel(Launcher* table);     // broadcast.cu: broadcast_to
 void register_copy_kernels(Launcher* table);         // copies.cpp: slice, pad, concat, assign
+void register_image_kernels(Launcher* table);        // image.cu: convolutions, pooling, upsampling
 
 // Enqueues one call on ctx.stream (throws an Error naming the op when it cannot).
 void launch(const KernelCall& call, const Context& ctx);

@@ -179,6 +179,50 @@ std::vector<ParityRow> make_rows() {
     return Outs{assign(t1, t1 + d.input({6, 7}) * 0.5f), assign(t2, d.input({6, 7})),
                 assign(t3, matmul(d.input({5, 4}), d.input({4, 3})))};
   });
+  // Images (NCHW): with and without bias, stride 2 and padding 1 over an odd size, filters and
+  // images that are not square (so height and width cannot be swapped unnoticed).
+  row("conv2d", OpCode::conv2d, [](D d) {
+    return Outs{conv2d(d.input({3, 4, 9, 9}), d.input({5, 4, 3, 3})),
+                conv2d(d.input({3, 3, 9, 9}), d.input({4, 3, 3, 3}), d.input({4}), 2, 1),
+                conv2d(d.input({3, 3, 9, 11}), d.input({2, 3, 3, 2}), d.input({2}), 1, 1),
+                conv2d(d.input({3, 2, 28, 28}), d.input({4, 2, 5, 5}), d.input({4}), 1, 2)};
+  });
+  row("conv_transpose2d", OpCode::conv_transpose2d, [](D d) {
+    // Outputs 9 x 9, 9 x 9, 10 x 11 (output padding 1) and 28 x 28.
+    return Outs{conv_transpose2d(d.input({3, 5, 7, 7}), d.input({5, 4, 3, 3})),
+                conv_transpose2d(d.input({3, 4, 5, 5}), d.input({4, 3, 3, 3}), d.input({3}), 2, 1),
+                conv_transpose2d(d.input({3, 4, 5, 6}), d.input({4, 3, 3, 2}), {}, 2, 1, 1),
+                conv_transpose2d(d.input({3, 4, 14, 14}), d.input({4, 2, 4, 4}), d.input({2}), 2, 1)};
+  });
+  row("conv2d_filter_grad", OpCode::conv2d_filter_grad, [](D d) {
+    return Outs{conv2d_filter_grad(d.input({3, 4, 9, 9}), d.input({3, 5, 7, 7}), 3, 3, 1, 0),
+                conv2d_filter_grad(d.input({3, 3, 9, 9}), d.input({3, 4, 5, 5}), 3, 3, 2, 1),
+                conv2d_filter_grad(d.input({3, 3, 9, 11}), d.input({3, 2, 9, 12}), 3, 2, 1, 1),
+                conv2d_filter_grad(d.input({3, 2, 28, 28}), d.input({3, 4, 28, 28}), 5, 5, 1, 2)};
+  });
+  // Pools: k2 s2 p1 (28 -> 15), k3 s2 p1 and k3 s1 p1 (overlapping windows), ties (keys relu(x):
+  // a window of negatives is all zeros, the first wins) and NaN keys (log(x) of negatives).
+  row("max_pool2d_at", OpCode::max_pool2d_at, [](D d) {
+    Value k = d.input({3, 3, 9, 11}), v = d.input({3, 3, 9, 11});
+    return Outs{max_pool2d(d.input({3, 2, 28, 28}), 2, 2, 1), max_pool2d_at(k, v, 3, 2, 1),
+                max_pool2d_at(k, v, 3, 1, 1), max_pool2d_at(relu(k), v, 2, 2, 1),
+                max_pool2d_at(log(k), v, 3, 2, 1)};
+  });
+  row("max_unpool2d", OpCode::max_unpool2d, [](D d) {
+    Value k = d.input({3, 3, 9, 11});
+    return Outs{max_unpool2d(d.input({3, 2, 28, 28}), d.input({3, 2, 15, 15}), 2, 2, 1),
+                max_unpool2d(k, d.input({3, 3, 5, 6}), 3, 2, 1), max_unpool2d(k, d.input({3, 3, 9, 11}), 3, 1, 1),
+                max_unpool2d(relu(k), d.input({3, 3, 5, 6}), 2, 2, 1),
+                max_unpool2d(log(k), d.input({3, 3, 5, 6}), 3, 2, 1)};
+  });
+  row("upsample_nearest2d", OpCode::upsample_nearest2d, [](D d) {
+    return Outs{upsample_nearest2d(d.input({3, 2, 9, 11}), 2), upsample_nearest2d(d.input({3, 4, 7, 7}), 3),
+                upsample_nearest2d(d.input({2, 2, 5, 5}), 1)};
+  });
+  row("sum_pool2d", OpCode::sum_pool2d, [](D d) {
+    return Outs{sum_pool2d(d.input({3, 2, 18, 22}), 2), sum_pool2d(d.input({3, 4, 9, 9}), 3),
+                sum_pool2d(d.input({2, 2, 5, 5}), 1)};
+  });
   return rows;
 }
 
