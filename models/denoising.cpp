@@ -10,6 +10,28 @@
 
 namespace ag::models {
 
+Value corrupt(const ModelConfig& config, const Batch& b) {
+  const Shape& s = b.x.shape();
+  const float v = float(config.noise_level);
+  const uint64_t seed = config.seed;
+  if (config.noise == "mask") return b.x * bernoulli(b.step, s, seed, 1.0f - v);  // zero with probability v
+  if (config.noise == "salt_pepper") {  // with probability v a pixel becomes 0 or 1, equally likely
+    Value hit = bernoulli(b.step, s, seed, v), salt = bernoulli(b.step, s, seed, 0.5f);
+    return b.x * (1.0f - hit) + hit * salt;
+  }
+  if (config.noise == "gaussian") return b.x + normal(b.step, s, seed, 0.0f, v);
+  if (!b.corrupted.valid())
+    throw Error(fmt::format("{}: affine noise needs the host-corrupted batch (Batch::corrupted)", config.kind));
+  return b.corrupted;
+}
+
+void corrupt_affine(const ModelConfig& config, const float* clean, float* out, int64_t rows, int dim, int64_t step) {
+  int side = 0;
+  while (side * side < dim) ++side;
+  AffineRange range{config.affine_rotate_deg, config.affine_scale, config.affine_shift_px};
+  affine_augment(clean, out, rows, side, range, config.seed, uint64_t(step));
+}
+
 namespace {
 
 class Denoising final : public Autoencoder {
@@ -17,31 +39,14 @@ class Denoising final : public Autoencoder {
   using Autoencoder::Autoencoder;
 
   Value loss(GraphParams& p, const Batch& batch, int) override {
-    return reconstruction_loss(logits(p, corrupt(batch)), batch.x);
+    return reconstruction_loss(logits(p, corrupt(config_, batch)), batch.x);
   }
+  Value corrupted(GraphParams&, const Batch& batch) override { return corrupt(config_, batch); }
 
   bool corrupts_on_host() const override { return config_.noise == "affine"; }
 
   void corrupt_on_host(const float* clean, float* out, int64_t rows, int dim, int64_t step) const override {
-    int side = 0;
-    while (side * side < dim) ++side;
-    AffineRange range{config_.affine_rotate_deg, config_.affine_scale, config_.affine_shift_px};
-    affine_augment(clean, out, rows, side, range, config_.seed, uint64_t(step));
-  }
-
- private:
-  Value corrupt(const Batch& b) const {
-    const Shape& s = b.x.shape();
-    const float v = float(config_.noise_level);
-    const uint64_t seed = config_.seed;
-    if (config_.noise == "mask") return b.x * bernoulli(b.step, s, seed, 1.0f - v);  // zero with probability v
-    if (config_.noise == "salt_pepper") {  // with probability v a pixel becomes 0 or 1, equally likely
-      Value hit = bernoulli(b.step, s, seed, v), salt = bernoulli(b.step, s, seed, 0.5f);
-      return b.x * (1.0f - hit) + hit * salt;
-    }
-    if (config_.noise == "gaussian") return b.x + normal(b.step, s, seed, 0.0f, v);
-    if (!b.corrupted.valid()) throw Error("dae: affine noise needs the host-corrupted batch (Batch::corrupted)");
-    return b.corrupted;
+    corrupt_affine(config_, clean, out, rows, dim, step);
   }
 };
 

@@ -58,6 +58,41 @@ std::vector<int> Linear::params() const {
   return out;
 }
 
+namespace {
+
+// Weight and bias of a convolution layer, both U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+void declare_conv(ParamStore& store, const std::string& name, Shape weight, int64_t fan_in, int64_t channels,
+                  int& weight_index, int& bias_index) {
+  if (fan_in <= 0 || channels <= 0 || weight.numel() <= 0)
+    throw Error(fmt::format("convolution '{}': channels and kernel must be positive, not weight {}", name, weight.str()));
+  const float bound = 1.0f / std::sqrt(float(fan_in));
+  weight_index = store.add(name + ".weight", weight, Init::Uniform(-bound, bound));
+  bias_index = store.add(name + ".bias", Shape{channels}, Init::Uniform(-bound, bound));
+}
+
+}  // namespace
+
+Conv2d::Conv2d(ParamStore& store, const std::string& name, int in, int out, int kernel, int stride, int padding)
+    : stride_(stride), padding_(padding) {
+  declare_conv(store, name, Shape{out, in, kernel, kernel}, int64_t(in) * kernel * kernel, out, weight_, bias_);
+}
+
+Value Conv2d::operator()(GraphParams& p, Value x) const {
+  if (weight_ < 0) throw Error("Conv2d: the layer was never declared (default-constructed)");
+  return conv2d(x, p[weight_], p[bias_], stride_, padding_);
+}
+
+ConvTranspose2d::ConvTranspose2d(ParamStore& store, const std::string& name, int in, int out, int kernel, int stride,
+                                 int padding, int output_padding)
+    : stride_(stride), padding_(padding), output_padding_(output_padding) {
+  declare_conv(store, name, Shape{in, out, kernel, kernel}, int64_t(out) * kernel * kernel, out, weight_, bias_);
+}
+
+Value ConvTranspose2d::operator()(GraphParams& p, Value x) const {
+  if (weight_ < 0) throw Error("ConvTranspose2d: the layer was never declared (default-constructed)");
+  return conv_transpose2d(x, p[weight_], p[bias_], stride_, padding_, output_padding_);
+}
+
 Value log_softmax(Value z) {
   const Shape& s = z.shape();
   if (s.rank != 2) throw Error(fmt::format("log_softmax: logits must be [B, C], not {}", s.str()));

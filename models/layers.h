@@ -55,6 +55,37 @@ class Linear {
   bool tied_ = false;
 };
 
+// A convolution over NCHW images [B, in, H, W], as torch.nn.Conv2d with square kernels:
+// weight [out, in, k, k] and bias [out] drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+// fan_in = in k k, PyTorch's default.
+class Conv2d {
+ public:
+  Conv2d() = default;
+  Conv2d(ParamStore& store, const std::string& name, int in, int out, int kernel, int stride = 1, int padding = 0);
+  Value operator()(GraphParams& p, Value x) const;  // [B, in, H, W] -> [B, out, H', W']
+  int weight() const { return weight_; }
+  int bias() const { return bias_; }
+
+ private:
+  int weight_ = -1, bias_ = -1, stride_ = 1, padding_ = 0;
+};
+
+// A transposed convolution, as torch.nn.ConvTranspose2d: weight [in, out, k, k], bias [out];
+// H' = (H - 1) stride - 2 padding + k + output_padding. PyTorch's default init takes fan_in
+// from the weight's second axis: fan_in = out k k.
+class ConvTranspose2d {
+ public:
+  ConvTranspose2d() = default;
+  ConvTranspose2d(ParamStore& store, const std::string& name, int in, int out, int kernel, int stride = 1,
+                  int padding = 0, int output_padding = 0);
+  Value operator()(GraphParams& p, Value x) const;
+  int weight() const { return weight_; }
+  int bias() const { return bias_; }
+
+ private:
+  int weight_ = -1, bias_ = -1, stride_ = 1, padding_ = 0, output_padding_ = 0;
+};
+
 // activation(layer(x)) by name ("relu", "sigmoid", "tanh", "softplus", "linear").
 inline Value dense(GraphParams& p, const Linear& layer, Value x, const std::string& activation_name) {
   return activation(layer(p, x), activation_name);

@@ -19,7 +19,8 @@ struct Variant {
 
 const Variant variants[] = {
     {"ae", make_autoencoder},  {"dae", make_denoising}, {"cae", make_contractive},   {"sparse", make_sparse},
-    {"sae", make_stacked},     {"deep", make_deep},     {"vae", make_variational},
+    {"sae", make_stacked},     {"deep", make_deep},     {"vae", make_variational},     {"conv", make_conv},
+    {"upconv", make_upconv},   {"convdae", make_convdae},
 };
 
 bool one_of(const std::string& s, std::initializer_list<const char*> names) {
@@ -37,18 +38,25 @@ const std::vector<std::string>& model_kinds() {
   return kinds;
 }
 
+bool is_conv_kind(const std::string& kind) { return one_of(kind, {"conv", "upconv", "convdae"}); }
+
+std::string default_optimiser(const std::string& kind) {
+  return kind == "vae" || is_conv_kind(kind) ? "adam" : "adagrad";
+}
+
 ModelConfig ModelConfig::resolved() const {
   ModelConfig c = *this;
   if (c.sizes.empty()) {
     if (kind == "sae") c.sizes = {784, 128, 64};
     else if (kind == "deep") c.sizes = {784, 1000, 500, 250, 30};
     else if (kind == "vae") c.sizes = {784, 400, 20};
+    else if (kind == "convdae") c.sizes = {784, 32 * 7 * 7};
     else c.sizes = {784, 128};
   }
   if (c.activation.empty()) c.activation = (kind == "cae" || kind == "sparse") ? "sigmoid" : "relu";
   if (c.loss.empty()) c.loss = "bce";
-  if (c.noise.empty()) c.noise = "mask";
-  if (c.noise_level < 0) c.noise_level = 0.3;
+  if (c.noise.empty()) c.noise = kind == "convdae" ? "gaussian" : "mask";
+  if (c.noise_level < 0) c.noise_level = kind == "convdae" && c.noise == "gaussian" ? 0.5 : 0.3;
   if (c.lambda < 0) c.lambda = 0.1;
   if (c.jacobian == "auto" || c.jacobian.empty())
     c.jacobian = c.activation == "sigmoid" ? "closed" : c.sizes.back() <= 64 ? "exact" : "projection";
@@ -65,17 +73,22 @@ void ModelConfig::validate() const {
   bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse"});
   if (shallow && sizes.size() != 2) fail("sizes must be {input, code} (one hidden layer)");
   if (kind == "vae" && sizes.size() < 3) fail("sizes must be {input, hidden..., latent}");
+  if (is_conv_kind(kind)) {
+    const int code = kind == "convdae" ? 32 * 7 * 7 : 8 * 4 * 4;
+    if (sizes != std::vector<int>{784, code})
+      fail(fmt::format("sizes are fixed by the architecture: 784 (28x28 images) -> {}", code));
+  }
   if (!one_of(activation, {"relu", "sigmoid", "tanh", "softplus", "linear"}))
     fail(fmt::format("unknown activation '{}' (relu, sigmoid, tanh, softplus, linear)", activation));
   if (!one_of(loss, {"bce", "mse"})) fail(fmt::format("unknown loss '{}' (bce, mse)", loss));
   if (kind == "vae" && loss != "bce") fail("the variational model's decoder is Bernoulli: loss must be bce");
-  if (tied && (kind == "vae" || kind == "sae")) fail("tied weights are for ae, dae, cae, sparse and deep");
+  if (tied && (kind == "vae" || kind == "sae" || is_conv_kind(kind))) fail("tied weights are for ae, dae, cae, sparse and deep");
   if (!one_of(noise, {"mask", "salt_pepper", "gaussian", "affine"}))
     fail(fmt::format("unknown noise '{}' (mask, salt_pepper, gaussian, affine)", noise));
   if ((noise == "mask" || noise == "salt_pepper") && !(noise_level >= 0 && noise_level <= 1))
     fail(fmt::format("noise level {} is not a probability", noise_level));
   if (noise == "gaussian" && !(noise_level >= 0)) fail("gaussian noise level must be >= 0");
-  if (kind == "dae" && noise == "affine") {
+  if ((kind == "dae" || kind == "convdae") && noise == "affine") {
     int side = 0;
     while (side * side < sizes[0]) ++side;
     if (side * side != sizes[0]) fail(fmt::format("affine noise needs square images, but the input size is {}", sizes[0]));
@@ -102,6 +115,8 @@ Model::Model(ModelConfig config, Device device, DType dtype)
 std::vector<Phase> Model::phases() { return {Phase{"train", all_params(), false}}; }
 
 Value Model::classify(GraphParams&, Value) { return {}; }
+
+Value Model::corrupted(GraphParams&, const Batch&) { return {}; }
 
 void Model::corrupt_on_host(const float*, float*, int64_t, int, int64_t) const {
   throw Error(fmt::format("model '{}' does not corrupt its input on the host", config_.kind));

@@ -16,9 +16,10 @@ namespace ag::models {
 // Empty strings, empty sizes and negative numbers mean "the variant's default" (resolved()).
 // The defaults of kind "ae" are the tutorial's: 784 -> 128, ReLU code, sigmoid decoder, BCE.
 struct ModelConfig {
-  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae
+  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae
   std::vector<int> sizes;        // input, hidden..., code. ae/dae/cae/sparse {784, 128};
-                                 // sae {784, 128, 64}; deep {784, 1000, 500, 250, 30}; vae {784, 400, 20}
+                                 // sae {784, 128, 64}; deep {784, 1000, 500, 250, 30}; vae {784, 400, 20};
+                                 // conv, upconv {784, 128}, convdae {784, 1568}: fixed by the architecture
   std::string activation;        // hidden/code activation: relu (cae, sparse: sigmoid)
   std::string loss;              // reconstruction loss: bce | mse (vae: always bce)
   bool tied = false;             // decoder weights = encoder weights transposed (ae, dae, cae, sparse, deep)
@@ -26,8 +27,8 @@ struct ModelConfig {
 
   // dae: mask | salt_pepper | gaussian | affine; level = v for mask and salt_pepper (fraction of
   // pixels corrupted), the standard deviation for gaussian, unused for affine.
-  std::string noise;             // default mask
-  double noise_level = -1;       // default 0.3
+  std::string noise;             // default mask (convdae: gaussian)
+  double noise_level = -1;       // default 0.3 (convdae: 0.5)
   double affine_rotate_deg = 15, affine_scale = 0.1, affine_shift_px = 2;  // affine: max |angle|, |s - 1|, |shift|
 
   // cae: lambda * mean_batch ||J_f(x)||_F^2. jacobian: closed (sigmoid encoders only), exact
@@ -84,6 +85,9 @@ class Model {
   // mu): reconstruction = sigmoid(logits). phase < 0: the finished model.
   virtual Value logits(GraphParams& p, Value x, int phase = -1) = 0;
   virtual Value encode(GraphParams& p, Value x) = 0;  // the code [B, code_dim], deterministic
+  // The input the model trains on, for a denoising model its corrupted batch; an invalid Value
+  // for models that train on the clean input (the default).
+  virtual Value corrupted(GraphParams& p, const Batch& batch);
   // Class logits [B, classes] when the model has a classifier head, else an invalid Value.
   virtual Value classify(GraphParams& p, Value x);
   virtual int classes() const { return 0; }
@@ -99,6 +103,17 @@ class Model {
   ModelConfig config_;
   ParamStore params_;
 };
+
+// The denoising models' corruption of batch.x as config.noise and noise_level say (models/
+// denoising.cpp): graph ops keyed by batch.step, or batch.corrupted for the affine noise, which
+// corrupt_affine() makes on the host.
+Value corrupt(const ModelConfig& config, const Batch& batch);
+void corrupt_affine(const ModelConfig& config, const float* clean, float* out, int64_t rows, int dim, int64_t step);
+
+// The optimiser a variant trains with unless told otherwise: Adam for the VAE and the
+// convolutional models (as their references do), Adagrad (the tutorial's) for the rest.
+std::string default_optimiser(const std::string& kind);
+bool is_conv_kind(const std::string& kind);  // conv, upconv, convdae
 
 // Builds the variant config.kind (config is resolved() first) with its parameters on `device`.
 std::unique_ptr<Model> make_model(const ModelConfig& config, Device device, DType dtype = DType::f32);

@@ -13,6 +13,9 @@ std::unique_ptr<Model> make_contractive(const ModelConfig& config, Device device
 std::unique_ptr<Model> make_sparse(const ModelConfig& config, Device device, DType dtype);       // sparse.cpp
 std::unique_ptr<Model> make_stacked(const ModelConfig& config, Device device, DType dtype);      // stacked.cpp
 std::unique_ptr<Model> make_deep(const ModelConfig& config, Device device, DType dtype);         // deep.cpp
+std::unique_ptr<Model> make_conv(const ModelConfig& config, Device device, DType dtype);         // conv.cpp
+std::unique_ptr<Model> make_upconv(const ModelConfig& config, Device device, DType dtype);       // conv.cpp
+std::unique_ptr<Model> make_convdae(const ModelConfig& config, Device device, DType dtype);      // conv.cpp
 std::unique_ptr<Model> make_variational(const ModelConfig& config, Device device, DType dtype);  // vae.cpp
 
 }  // namespace ag::models

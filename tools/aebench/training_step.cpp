@@ -11,13 +11,8 @@ namespace ag::bench {
 
 models::OptimConfig tutorial_optimiser(const std::string& kind) {
   models::OptimConfig o;
-  if (kind == "vae") {
-    o.kind = "adam";
-    o.lr = 1e-3;
-  } else {
-    o.kind = "adagrad";
-    o.lr = 0.01;
-  }
+  o.kind = models::default_optimiser(kind);
+  o.lr = o.kind == "adam" ? 1e-3 : 0.01;
   return o;
 }
 

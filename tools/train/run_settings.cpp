@@ -45,7 +45,7 @@ double default_lr(const std::string& optimiser) {
 }
 
 TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
-  app.add_option("--model", model_kind_, "ae | dae | cae | sparse | sae (stacked) | deep | vae")
+  app.add_option("--model", model_kind_, "ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae")
       ->check(CLI::IsMember(models::model_kinds()));
   app.add_option("--sizes", sizes_, "layer sizes, input first, code last (default ae 784,128; sae 784,128,64; "
                                     "deep 784,1000,500,250,30; vae 784,400,20)")
@@ -53,14 +53,14 @@ TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
   app.add_option("--activation", activation_, "code activation: relu | sigmoid | tanh | softplus | linear "
                                               "(default relu; cae and sparse sigmoid)");
   app.add_option("--loss", loss_, "reconstruction loss: bce | mse (default bce)");
-  app.add_option("--optimiser,--optimizer", optimiser_, "sgd | adagrad | adam | adamw (default adagrad; vae adam)");
+  app.add_option("--optimiser,--optimizer", optimiser_, "sgd | adagrad | adam | adamw (default adagrad; vae, conv, upconv, convdae adam)");
   app.add_option("--lr", lr_, "learning rate (default adagrad 0.01, adam/adamw 0.001, sgd 0.1)");
   app.add_option("--momentum", momentum_, "sgd momentum (default 0)");
   app.add_option("--batch", raw_.batch, "minibatch size")->capture_default_str();
   app.add_option("--epochs", raw_.epochs, "epochs (per phase for sae); with --resume, the total to reach")
       ->capture_default_str();
-  app.add_option("--noise", noise_, "dae corruption: mask | salt_pepper | gaussian | affine (default mask)");
-  app.add_option("--noise-level", noise_level_, "dae: fraction corrupted (mask, salt_pepper) or std (gaussian); default 0.3");
+  app.add_option("--noise", noise_, "dae, convdae corruption: mask | salt_pepper | gaussian | affine (default mask; convdae gaussian)");
+  app.add_option("--noise-level", noise_level_, "dae, convdae: fraction corrupted (mask, salt_pepper) or std (gaussian); default 0.3 (convdae gaussian 0.5)");
   app.add_option("--lambda", lambda_, "cae: weight of the Jacobian penalty (default 0.1)");
   app.add_option("--rho", rho_, "sparse: target mean activation (default 0.05)");
   app.add_option("--beta", beta_, "sparse: weight of the KL sparsity penalty (default 3)");
@@ -101,8 +101,8 @@ RunSettings TrainFlags::fresh_run() const {
     if (given(flag) && !is_one_of(model_kind_, kinds))
       fail(fmt::format("{} applies to --model {} only, not {}", flag, names, model_kind_));
   };
-  only_for("--noise", {"dae"}, "dae");
-  only_for("--noise-level", {"dae"}, "dae");
+  only_for("--noise", {"dae", "convdae"}, "dae and convdae");
+  only_for("--noise-level", {"dae", "convdae"}, "dae and convdae");
   only_for("--lambda", {"cae"}, "cae");
   only_for("--rho", {"sparse"}, "sparse");
   only_for("--beta", {"sparse"}, "sparse");
@@ -122,6 +122,9 @@ RunSettings TrainFlags::fresh_run() const {
     if (m.kind == "vae" && sizes_.size() < 3)
       fail(fmt::format("--sizes {}: --model vae takes input, hidden..., latent (e.g. 784,400,20)", join_sizes(sizes_, ",")));
     if (sizes_.size() < 2) fail(fmt::format("--sizes {}: give at least the input and the code size", join_sizes(sizes_, ",")));
+    if (models::is_conv_kind(m.kind))
+      fail(fmt::format("--sizes {}: --model {} has a fixed architecture for 28x28 images (leave --sizes out)",
+                       join_sizes(sizes_, ","), m.kind));
   }
   if (given("--activation")) {
     if (!is_one_of(activation_, {"relu", "sigmoid", "tanh", "softplus", "linear"}))
@@ -168,7 +171,7 @@ RunSettings TrainFlags::fresh_run() const {
                      m.activation));
 
   run.optim = models::OptimConfig{};
-  run.optim.kind = given("--optimiser") ? optimiser_ : (m.kind == "vae" ? "adam" : "adagrad");
+  run.optim.kind = given("--optimiser") ? optimiser_ : models::default_optimiser(m.kind);
   if (!is_one_of(run.optim.kind, {"sgd", "adagrad", "adam", "adamw"}))
     fail(fmt::format("--optimiser {}: expected sgd, adagrad, adam or adamw", run.optim.kind));
   run.optim.lr = given("--lr") ? lr_ : default_lr(run.optim.kind);
