@@ -3,9 +3,11 @@
 user would write it, so `aebench --peer torch` can put a number beside ours.
 
 Same architecture, data (the gzip IDX files, read here with gzip + numpy), initialisation
-(PyTorch's default Linear init, which aegraph copies), optimiser (Adagrad lr 0.01; Adam 1e-3 for
-the vae), batch size and loss as aegraph's models/ (see docs/benchmarks.md for the list). Each
-step gathers a minibatch of shuffled rows from the data set, as aegraph's step does.
+(PyTorch's default Linear / Conv2d / ConvTranspose2d init), optimiser (Adagrad lr 0.01; Adam 1e-3
+for the vae and the convolutional models conv, upconv and convdae), batch size and loss as
+aegraph's models/ (see docs/benchmarks.md for the list). Each step gathers a minibatch of shuffled
+rows from the data set, as aegraph's step does; the convolutional models view each 784-pixel row
+as a [1, 28, 28] image.
 
 aebench starts one peer per table row and talks to it over stdin/stdout, one JSON object per
 line, so that it can interleave its own repeats with ours:
@@ -28,6 +30,16 @@ DEFAULT_SIZES = {
     "ae": [784, 128], "dae": [784, 128], "cae": [784, 128], "sparse": [784, 128],
     "sae": [784, 128, 64], "deep": [784, 1000, 500, 250, 30], "vae": [784, 400, 20],
 }
+CONV_MODELS = ("conv", "upconv", "convdae")  # [N, 1, 28, 28] images; trained with Adam lr 1e-3
+ADAM_MODELS = ("vae",) + CONV_MODELS
+
+
+def optimiser(torch, kind, params):
+    """The model's default optimiser: Adam lr 1e-3 for the vae and the convolutional models,
+    Adagrad lr 0.01 for the rest (aegraph's tutorial defaults)."""
+    if kind in ADAM_MODELS:
+        return torch.optim.Adam(params, lr=1e-3)
+    return torch.optim.Adagrad(params, lr=0.01)
 
 
 def say(obj):
@@ -67,11 +79,42 @@ def build(torch, kind, phase, blocks=()):
     """The model's parameters (as a list of modules) and its loss(x) for one training step.
 
     sae only: `blocks` are the (encoder, decoder) pairs that earlier phases trained, which this
-    phase starts from (bench/peers/torch_quality.py); the blocks it lacks are freshly made."""
+    phase starts from (bench/peers/torch_quality.py); the blocks it lacks are freshly made.
+    conv, upconv, convdae: the modules are [encoder, decoder]; the encoder takes the flat
+    [N, 784] rows (viewing them as [N, 1, 28, 28]) and the decoder gives flat [N, 784] logits."""
     nn, F = torch.nn, torch.nn.functional
 
     def bce(logits, x):  # mean per pixel, aegraph's bce_with_logits
         return F.binary_cross_entropy_with_logits(logits, x)
+
+    if kind in CONV_MODELS:
+        conv = lambda a, b, pad=1: nn.Conv2d(a, b, 3, padding=pad)
+        up = lambda: nn.Upsample(scale_factor=2, mode="nearest")
+        image, flat = nn.Unflatten(1, (1, 28, 28)), nn.Flatten()
+        if kind in ("conv", "upconv"):  # Kaixhin's ConvAE encoder: 28 -> 15 -> 8 -> 4, code 8x4x4 = 128
+            enc = nn.Sequential(image,
+                                conv(1, 16), nn.ReLU(), nn.MaxPool2d(2, 2, padding=1),  # 16 x 15 x 15
+                                conv(16, 8), nn.ReLU(), nn.MaxPool2d(2, 2, padding=1),  # 8 x 8 x 8
+                                conv(8, 8), nn.ReLU(), nn.MaxPool2d(2, 2))              # 8 x 4 x 4
+        if kind == "conv":  # conv + nearest upsampling: 4 -> 8 -> 16 -> 14 -> 28 -> 28
+            dec = nn.Sequential(conv(8, 8), nn.ReLU(), up(),            # 8 x 8 x 8
+                                conv(8, 8), nn.ReLU(), up(),            # 8 x 16 x 16
+                                conv(8, 16, pad=0), nn.ReLU(), up(),    # 16 x 14 x 14 -> 16 x 28 x 28
+                                conv(16, 1), flat)                      # logits, 1 x 28 x 28
+            return [enc, dec], lambda x: bce(dec(enc(x)), x)
+        if kind == "upconv":  # transposed convolutions: 4 -> 8 -> 16 -> 28
+            dec = nn.Sequential(nn.ConvTranspose2d(8, 8, 4, stride=2, padding=1), nn.ReLU(),   # 8 x 8 x 8
+                                nn.ConvTranspose2d(8, 16, 4, stride=2, padding=1), nn.ReLU(),  # 16 x 16 x 16
+                                nn.ConvTranspose2d(16, 1, 4, stride=2, padding=3), flat)       # logits, 1 x 28 x 28
+            return [enc, dec], lambda x: bce(dec(enc(x)), x)
+        # convdae: 28 -> 15 -> 7 -> 14 -> 28; trained on x + N(0, 0.5^2) noise (not clipped), target x
+        enc = nn.Sequential(image,
+                            conv(1, 32), nn.ReLU(), nn.MaxPool2d(2, 2, padding=1),   # 32 x 15 x 15
+                            conv(32, 32), nn.ReLU(), nn.MaxPool2d(2, 2))             # 32 x 7 x 7
+        dec = nn.Sequential(conv(32, 32), nn.ReLU(), up(),                          # 32 x 14 x 14
+                            conv(32, 32), nn.ReLU(), up(),                          # 32 x 28 x 28
+                            conv(32, 1), flat)                                      # logits, 1 x 28 x 28
+        return [enc, dec], lambda x: bce(dec(enc(x + 0.5 * torch.randn_like(x))), x)
 
     if kind in ("ae", "dae", "cae", "sparse"):
         enc, dec = nn.Linear(784, 128), nn.Linear(128, 784)
@@ -188,8 +231,7 @@ def main():
         phase = args.phase or ("pretrain-1" if args.model == "sae" else "train")
         modules, loss_fn = build(torch, args.model, phase)
         params = [q for m in modules for q in m.to(device).parameters()]
-        opt = (torch.optim.Adam(params, lr=1e-3) if args.model == "vae"
-               else torch.optim.Adagrad(params, lr=0.01))
+        opt = optimiser(torch, args.model, params)
         images, description = load_images(args)
         if args.batch > images.shape[0]:
             raise ValueError(f"batch {args.batch} is larger than the {images.shape[0]} examples")

@@ -4,21 +4,30 @@ it (tests/models/mnist_quality.cpp), once per seed, and measured as aegraph's tr
 
 Settings (models/trainer.h's TrainConfig defaults): the 60000 MNIST training images, 5 epochs (5 per
 phase for the stacked model), minibatch 150 (60000 = 400 x 150, so no partial batch), a new
-shuffle every epoch, Adagrad lr 0.01 (Adam lr 1e-3 for the vae), a fresh optimiser per phase.
-torch.manual_seed(seed) keys initialisation (PyTorch's default Linear init, which aegraph copies)
-and noise; a torch.Generator seeded with the same seed shuffles (as torch_peer.py does).
+shuffle every epoch, Adagrad lr 0.01 (Adam lr 1e-3 for the vae and for the convolutional models
+conv, upconv and convdae), a fresh optimiser per phase.
+torch.manual_seed(seed) keys initialisation (PyTorch's default Linear / Conv2d / ConvTranspose2d
+init) and noise; a torch.Generator seeded with the same seed shuffles (as torch_peer.py does).
 The models are torch_peer.py's build(): the stacked model runs its three phases, pretrain-1
 (block 1, 784 -> 128 -> 784, BCE), pretrain-2 (block 2 on block 1's ReLU codes, 128 -> 64 ->
-128, MSE) and finetune (the whole stack on the pixels, from both pretrained blocks).
+128, MSE) and finetune (the whole stack on the pixels, from both pretrained blocks). The
+convolutional models take each image as [1, 28, 28]: conv (Kaixhin's ConvAE, code 8x4x4, decoder
+convolutions + nearest upsampling), upconv (the same encoder, a transposed-convolution decoder)
+and convdae (32-channel, code 32x7x7, trained on the image plus unclipped Gaussian noise of std
+0.5 against the clean image). --models defaults to the six dense models only
+(ae,dae,cae,sae,deep,vae); name conv,upconv,convdae to train the convolutional ones (much slower
+on a CPU).
 
 The figure, on the 10000 test images after the last epoch, evaluated in batches of 1000 as
 aegraph's Trainer::evaluate does: the mean per-pixel BCE of sigmoid(logits) against the clean
-image (dae: the uncorrupted input; sae: the whole stack after fine-tuning); for the vae the test
+image (dae, convdae: the uncorrupted input; sae: the whole stack after fine-tuning); for the vae the test
 loss in nats per image (BCE summed over pixels + KL, z = mu + sigma * eps sampled, as in PyTorch's
 VAE example and aegraph's VariationalAutoencoder::loss).
 
   /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist \\
       --models ae,dae,cae,sae,deep,vae --seeds 0,1,2 [--epochs 5] [--threads 2] [--json OUT]
+  /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist \\
+      --models conv,upconv,convdae --seeds 0,1,2
 """
 import argparse
 import json
@@ -27,9 +36,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_peer import blas_library, build, read_idx_images  # noqa: E402
+from torch_peer import ADAM_MODELS, CONV_MODELS, blas_library, build, read_idx_images  # noqa: E402
 
-MODELS = ["ae", "dae", "cae", "sae", "deep", "vae"]
+MODELS = ["ae", "dae", "cae", "sae", "deep", "vae"]  # the default --models
+ALL_MODELS = MODELS + list(CONV_MODELS)  # those --models accepts
 EVAL_BATCH = 1000  # aegraph's TrainConfig::eval_batch_size
 
 
@@ -84,7 +94,7 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
     def logger(phase):
         def log(epoch, loss):
             if verbose:
-                print(f"  {kind:>4} seed {seed} {phase:<11} epoch {epoch + 1}  train {loss:.4f}", flush=True)
+                print(f"  {kind:>7} seed {seed} {phase:<11} epoch {epoch + 1}  train {loss:.4f}", flush=True)
         return log
 
     if kind == "sae":
@@ -103,8 +113,8 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
         return evaluate(torch, lambda x: d0(F.relu(d1(F.relu(e1(F.relu(e0(x))))))), test)
 
     modules, loss_fn = build(torch, kind, "train")
-    train_phase(torch, modules, loss_fn, train, epochs, batch, "adam" if kind == "vae" else "adagrad", gen,
-                logger("train"))
+    train_phase(torch, modules, loss_fn, train, epochs, batch, "adam" if kind in ADAM_MODELS else "adagrad",
+                gen, logger("train"))
     if kind == "vae":  # the training objective on the test set: nats per image, z sampled
         if verbose:
             fc, mu, _, d1, d0 = modules  # the mean's reconstruction, as aegraph's bce column
@@ -113,6 +123,9 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
         return evaluate(torch, None, test, vae_loss=loss_fn)
     if kind == "deep":
         return evaluate(torch, modules[0], test)
+    if kind in CONV_MODELS:  # flat rows in, flat logits out; convdae evaluated on clean images
+        enc, dec = modules
+        return evaluate(torch, lambda x: dec(enc(x)), test)
     enc, dec = modules  # ae, dae (clean input at evaluation), cae (sigmoid code)
     code = torch.sigmoid if kind == "cae" else F.relu
     return evaluate(torch, lambda x: dec(code(enc(x))), test)
@@ -121,7 +134,8 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="folder with the MNIST IDX files (gzip or plain)")
-    p.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ",".join(MODELS))
+    p.add_argument("--models", default=",".join(MODELS),
+                   help="comma-separated, of " + ",".join(ALL_MODELS) + " (default: the six dense ones)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--epochs", type=int, default=5, help="per phase")
     p.add_argument("--batch", type=int, default=150)
@@ -131,8 +145,8 @@ def main():
     args = p.parse_args()
     models = [m for m in args.models.split(",") if m]
     for m in models:
-        if m not in MODELS:
-            sys.exit(f"torch_quality: unknown model '{m}' (one of {', '.join(MODELS)})")
+        if m not in ALL_MODELS:
+            sys.exit(f"torch_quality: unknown model '{m}' (one of {', '.join(ALL_MODELS)})")
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s]
     except ValueError:
@@ -170,7 +184,7 @@ def main():
             results.setdefault(kind, {})[str(seed)] = figure
             seconds.setdefault(kind, {})[str(seed)] = round(took, 1)
             unit = "nats/image test loss" if kind == "vae" else "test BCE"
-            print(f"{kind:>4} seed {seed}: {figure:.4f}  ({unit}, {took:.0f} s)", flush=True)
+            print(f"{kind:>7} seed {seed}: {figure:.4f}  ({unit}, {took:.0f} s)", flush=True)
     print("\n| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |")
     print("|---|" + "---|" * (len(seeds) + 1))
     for kind, by_seed in results.items():
