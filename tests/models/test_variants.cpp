@@ -28,10 +28,10 @@ OptimConfig fast_adagrad() {
   return o;
 }
 
-Learned learn(ModelConfig c, int epochs = 8, OptimConfig optim = fast_adagrad()) {
+Learned learn(ModelConfig c, int epochs = 8, OptimConfig optim = fast_adagrad(), int pixels = dim) {
   c.seed = 1;
   auto model = make_model(c, Device::cpu);
-  Generated train = generated_digits(300, dim), test = generated_digits(100, dim, 1000);
+  Generated train = generated_digits(300, pixels), test = generated_digits(100, pixels, 1000);
   TrainConfig tc;
   tc.epochs = epochs;
   tc.batch_size = 30;
@@ -175,5 +175,35 @@ TEST_CASE("the variational autoencoder learns, samples from the prior and walks 
   for (int i = 0; i < dim; ++i) {
     CHECK(walk[size_t(i)] == Approx(ends[size_t(i)]).margin(1e-5));
     CHECK(walk[size_t(4 * dim + i)] == Approx(ends[size_t(dim + i)]).margin(1e-5));
+  }
+}
+
+TEST_CASE("the convolutional autoencoders learn, and their gradients match central differences", "[variants][conv]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  for (const char* k : {"conv", "upconv", "convdae"}) {
+    INFO(k);
+    ModelConfig c = kind(k, {});
+    c.noise_level = 0.2;  // convdae: Gaussian noise, milder than the default 0.5 for a run this short
+    check_learns(learn(c, 4, adam, 784), 0.9);
+  }
+  for (const char* k : {"conv", "upconv"}) {  // convdae has 28353 parameters: too many to perturb one by one
+    INFO(k);
+    ModelConfig c = kind(k, {});
+    c.seed = 3;
+    auto model = make_model(c, Device::cpu, DType::f64);
+    Graph g;
+    GraphParams p(g, model->params());
+    Batch b;
+    b.x = input(g, {2, 784}, "x", DType::f64);
+    b.step = constant(g, 1.0, {}, DType::f64);
+    CHECK(model->encode(p, b.x).shape() == Shape{2, 128});
+    Value loss = model->loss(p, b, 0);
+    Generated d = generated_digits(2, 784);
+    const double error = max_gradient_error(p, loss, [&](Executor& ex) {
+      feed_input(ex, b.x, std::vector<double>(d.images.begin(), d.images.end()));
+    });
+    CHECK(error < 1e-5);
   }
 }

@@ -1,0 +1,218 @@
+// Forward values of the image ops against direct loops written from their definitions (in
+// double), on the shapes the convolutional models use and on odd ones; a float convolution is
+// held to the rounding bound of its sum, gamma_{K+1} sum |w x|, with K its number of terms. Plus
+// the contract's determinism (the same bits on 1, 2 and 3 threads), ties and NaN in pooling,
+// and shape errors that name the op.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <vector>
+
+#include "graph/aegraph.h"
+
+using namespace ag;
+
+namespace {
+
+std::vector<float> pattern(int64_t n, int seed) {
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[size_t(i)] = float(std::sin(0.37 * double(i) + 1.3 * seed) * (1 + (i % 7) * 0.1));
+  return v;
+}
+
+// One op of the graph run on the CPU: inputs given as float vectors, the output read back.
+std::vector<float> run(const std::vector<Shape>& shapes, const std::vector<std::vector<float>>& data,
+                       const std::function<Value(const std::vector<Value>&)>& build, Shape* out_shape = nullptr) {
+  Graph g;
+  std::vector<Value> in;
+  for (size_t k = 0; k < shapes.size(); ++k) in.push_back(input(g, shapes[k], fmt::format("x{}", k)));
+  Value y = build(in);
+  Executor ex(compile({y}));
+  for (size_t k = 0; k < in.size(); ++k) std::copy(data[k].begin(), data[k].end(), ex.input(in[k]).ptr<float>());
+  ex.run();
+  HostTensor h = ex.read(y);
+  if (out_shape) *out_shape = h.shape();
+  return std::vector<float>(h.ptr<float>(), h.ptr<float>() + h.numel());
+}
+
+struct Conv {
+  int64_t n, c, h, w, f, kh, kw, s, p;
+  int64_t oh() const { return (h + 2 * p - kh) / s + 1; }
+  int64_t ow() const { return (w + 2 * p - kw) / s + 1; }
+};
+
+// The exact sums (and the sums of magnitudes) of the three convolutions, from their definitions.
+struct Exact {
+  std::vector<double> value, magnitude;
+};
+
+template <class F>
+void each_term(const Conv& g, F f) {  // f(x index, w index, y index) for every product of the convolution
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t fo = 0; fo < g.f; ++fo)
+      for (int64_t i = 0; i < g.oh(); ++i)
+        for (int64_t j = 0; j < g.ow(); ++j)
+          for (int64_t c = 0; c < g.c; ++c)
+            for (int64_t u = 0; u < g.kh; ++u)
+              for (int64_t v = 0; v < g.kw; ++v) {
+                const int64_t r = i * g.s - g.p + u, q = j * g.s - g.p + v;
+                if (r < 0 || r >= g.h || q < 0 || q >= g.w) continue;
+                f(((n * g.c + c) * g.h + r) * g.w + q, ((fo * g.c + c) * g.kh + u) * g.kw + v,
+                  ((n * g.f + fo) * g.oh() + i) * g.ow() + j);
+              }
+}
+
+void check_within_bound(const std::vector<float>& got, const Exact& e, int64_t terms) {
+  REQUIRE(got.size() == e.value.size());
+  const double u = std::ldexp(1.0, -24), gamma = double(terms + 1) * u / (1 - double(terms + 1) * u);
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i)
+    worst = std::max(worst, std::abs(double(got[i]) - e.value[i]) / (gamma * e.magnitude[i] + 1e-30));
+  INFO("worst error in units of the bound: " << worst);
+  CHECK(worst <= 1.0);
+}
+
+void check_conv(const Conv& g) {
+  INFO("x [" << g.n << ", " << g.c << ", " << g.h << ", " << g.w << "], w [" << g.f << ", " << g.c << ", " << g.kh
+             << ", " << g.kw << "], stride " << g.s << ", padding " << g.p);
+  const Shape xs{g.n, g.c, g.h, g.w}, ws{g.f, g.c, g.kh, g.kw}, ys{g.n, g.f, g.oh(), g.ow()}, bs{g.f};
+  const std::vector<float> x = pattern(xs.numel(), 1), w = pattern(ws.numel(), 2), y = pattern(ys.numel(), 3),
+                           b = pattern(g.f, 4);
+  // conv2d with bias.
+  Exact fwd{std::vector<double>(size_t(ys.numel())), std::vector<double>(size_t(ys.numel()))};
+  for (int64_t k = 0; k < ys.numel(); ++k) {
+    const int64_t fo = (k / (g.oh() * g.ow())) % g.f;
+    fwd.value[size_t(k)] = b[size_t(fo)];
+    fwd.magnitude[size_t(k)] = std::abs(b[size_t(fo)]);
+  }
+  each_term(g, [&](int64_t xi, int64_t wi, int64_t yi) {
+    fwd.value[size_t(yi)] += double(x[size_t(xi)]) * w[size_t(wi)];
+    fwd.magnitude[size_t(yi)] += std::abs(double(x[size_t(xi)]) * w[size_t(wi)]);
+  });
+  Shape got_shape;
+  std::vector<float> got = run({xs, ws, bs}, {x, w, b},
+                               [&](auto& in) { return conv2d(in[0], in[1], in[2], g.s, g.p); }, &got_shape);
+  CHECK(got_shape == ys);
+  check_within_bound(got, fwd, g.c * g.kh * g.kw);
+
+  // Its transpose, from a map-shaped input back to the image: x' = sum over the same terms of w y.
+  Exact back{std::vector<double>(size_t(xs.numel())), std::vector<double>(size_t(xs.numel()))};
+  each_term(g, [&](int64_t xi, int64_t wi, int64_t yi) {
+    back.value[size_t(xi)] += double(y[size_t(yi)]) * w[size_t(wi)];
+    back.magnitude[size_t(xi)] += std::abs(double(y[size_t(yi)]) * w[size_t(wi)]);
+  });
+  const int64_t extra_h = g.h - ((g.oh() - 1) * g.s - 2 * g.p + g.kh), extra_w = g.w - ((g.ow() - 1) * g.s - 2 * g.p + g.kw);
+  if (extra_h == extra_w) {  // the public op takes one output padding for both axes
+    got = run({ys, ws}, {y, w}, [&](auto& in) { return conv_transpose2d(in[0], in[1], {}, g.s, g.p, extra_h); },
+              &got_shape);
+    CHECK(got_shape == xs);
+    check_within_bound(got, back, g.f * g.kh * g.kw);
+  }
+
+  // The filter product: w' = sum over the same terms of x y.
+  Exact filt{std::vector<double>(size_t(ws.numel())), std::vector<double>(size_t(ws.numel()))};
+  each_term(g, [&](int64_t xi, int64_t wi, int64_t yi) {
+    filt.value[size_t(wi)] += double(x[size_t(xi)]) * y[size_t(yi)];
+    filt.magnitude[size_t(wi)] += std::abs(double(x[size_t(xi)]) * y[size_t(yi)]);
+  });
+  got = run({xs, ys}, {x, y}, [&](auto& in) { return conv2d_filter_grad(in[0], in[1], g.kh, g.kw, g.s, g.p); },
+            &got_shape);
+  CHECK(got_shape == ws);
+  check_within_bound(got, filt, g.n * g.oh() * g.ow());
+}
+
+}  // namespace
+
+TEST_CASE("convolutions, their transposes and filter products match their definitions", "[image]") {
+  check_conv({3, 1, 28, 28, 16, 3, 3, 1, 1});   // the conv models' first layer
+  check_conv({2, 16, 15, 15, 8, 3, 3, 1, 1});   // a middle one
+  check_conv({2, 8, 16, 16, 16, 3, 3, 1, 0});   // unpadded (16 -> 14)
+  check_conv({2, 8, 16, 16, 1, 4, 4, 2, 3});    // kernel 4, stride 2, padding 3, as upconv's last layer
+  check_conv({2, 3, 9, 11, 4, 3, 2, 2, 1});     // stride 2, odd and non-square
+  check_conv({17, 4, 6, 6, 5, 1, 1, 1, 0});     // 1x1 filters (the image is its own unfolding), groups of 8 images
+  check_conv({2, 2, 8, 8, 3, 3, 3, 3, 1});      // stride 3: output padding 1 in both axes
+}
+
+TEST_CASE("image ops give the same bits on 1, 2 and 3 threads", "[image]") {
+  const Shape xs{20, 4, 12, 12}, ws{6, 4, 3, 3};
+  const std::vector<float> x = pattern(xs.numel(), 5), w = pattern(ws.numel(), 6);
+  auto step = [&](const std::vector<Value>& in) {
+    Value y = conv2d(in[0], in[1], {}, 1, 1);
+    Value pooled = max_pool2d(relu(y), 2, 2, 1);
+    Value up = upsample_nearest2d(pooled, 2);
+    Value loss = sum(square(up));
+    std::vector<Value> g = grad(loss, {in[0], in[1]});
+    return concat({reshape(g[0], {xs.numel()}), reshape(g[1], {ws.numel()})}, 0);
+  };
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    results.push_back(run({xs, ws}, {x, w}, step));
+  }
+  set_num_threads(0);
+  CHECK(results[0] == results[1]);
+  CHECK(results[0] == results[2]);
+}
+
+TEST_CASE("max pooling takes the first largest key, NaN wins, and padding is never chosen", "[image]") {
+  // One 4x4 plane: a tie of 5s in the first window, a NaN in the second, negatives beside the padding.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> keys = {5, 1, 2, nan,  //
+                                   5, 5, 0, 3,    //
+                                   -4, -3, -2, -1,  //
+                                   -5, -6, -7, -8};
+  std::vector<float> values(16);
+  for (int i = 0; i < 16; ++i) values[size_t(i)] = float(100 + i);
+  const Shape s{1, 1, 4, 4};
+  // Kernel 2, stride 2, no padding: windows {0,1,4,5} {2,3,6,7} {8,9,12,13} {10,11,14,15}.
+  std::vector<float> got = run({s, s}, {keys, values}, [](auto& in) { return max_pool2d_at(in[0], in[1], 2, 2, 0); });
+  CHECK(got == std::vector<float>{100, 103, 109, 111});
+  // Padding 1: 3x3 outputs; the corner windows hold one real pixel each, never the padding.
+  Shape out;
+  got = run({s, s}, {keys, values}, [](auto& in) { return max_pool2d_at(in[0], in[1], 2, 2, 1); }, &out);
+  CHECK(out == Shape{1, 1, 3, 3});
+  CHECK(got == std::vector<float>{100, 102, 103, 104, 105, 107, 112, 113, 115});
+  // The scatter is the adjoint: g lands on the chosen positions, overlapping windows add up.
+  const std::vector<float> g = {1, 2, 3, 4};
+  got = run({s, Shape{1, 1, 2, 2}}, {keys, g}, [](auto& in) { return max_unpool2d(in[0], in[1], 2, 2, 0); });
+  CHECK(got == std::vector<float>{1, 0, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0});
+  got = run({s, s}, {keys, pattern(16, 0)}, [](auto& in) { return max_unpool2d(in[0], in[1], 3, 1, 1); });
+  double total = 0, expected = 0;
+  for (float v : got) total += v;
+  for (float v : pattern(16, 0)) expected += v;
+  CHECK(total == Approx(expected).epsilon(1e-6));  // every window's g lands somewhere in the plane
+}
+
+TEST_CASE("nearest upsampling repeats pixels and the block sum adds them back", "[image]") {
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  std::vector<float> up = run({Shape{1, 1, 2, 3}}, {x}, [](auto& in) { return upsample_nearest2d(in[0], 2); });
+  CHECK(up == std::vector<float>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 4, 4, 5, 5, 6, 6});
+  std::vector<float> back = run({Shape{1, 1, 4, 6}}, {up}, [](auto& in) { return sum_pool2d(in[0], 2); });
+  CHECK(back == std::vector<float>{4, 8, 12, 16, 20, 24});
+}
+
+TEST_CASE("image ops reject shapes they cannot take, naming the op and the shapes", "[image]") {
+  Graph g;
+  Value x = input(g, {2, 3, 8, 8}, "x"), flat = input(g, {2, 192}, "flat");
+  auto throws_with = [](auto f, const std::string& text) {
+    try {
+      f();
+      FAIL("no error");
+    } catch (const Error& e) {
+      INFO(e.what());
+      CHECK(std::string(e.what()).find(text) != std::string::npos);
+    }
+  };
+  throws_with([&] { conv2d(flat, input(g, {4, 3, 3, 3}, "w")); }, "conv2d");
+  throws_with([&] { conv2d(x, input(g, {4, 2, 3, 3}, "w")); }, "channels");
+  throws_with([&] { conv2d(x, input(g, {4, 3, 3, 3}, "w"), input(g, {3}, "b")); }, "bias");
+  throws_with([&] { conv2d(x, input(g, {4, 3, 9, 9}, "w")); }, "smaller than the filter");
+  throws_with([&] { conv_transpose2d(x, input(g, {3, 2, 3, 3}, "w"), {}, 2, 1, 2); }, "output padding");
+  throws_with([&] { max_pool2d(x, 2, 2, 2); }, "more than half");
+  throws_with([&] { max_unpool2d(x, input(g, {2, 3, 3, 3}, "g"), 2, 2, 0); }, "pooled shape");
+  throws_with([&] { sum_pool2d(input(g, {1, 1, 5, 4}, "odd"), 2); }, "divide");
+  throws_with([&] { conv2d_filter_grad(x, input(g, {2, 4, 5, 5}, "y"), 3, 3, 1, 1); }, "not the map");
+}
