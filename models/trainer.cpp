@@ -281,6 +281,28 @@ std::vector<float> Trainer::reconstruct(const float* images, int64_t n) {
   return out;
 }
 
+std::pair<std::vector<float>, std::vector<float>> Trainer::denoise(const float* images, int64_t n) {
+  DataView d{images, n, model_.input_dim(), nullptr};
+  check_data(d, model_.input_dim(), "denoising");
+  Graph g;
+  GraphParams p(g, model_.params());
+  Batch b;
+  b.x = input(g, Shape{n, model_.input_dim()}, "x");
+  b.step = constant(g, 0.0);
+  if (model_.corrupts_on_host()) b.corrupted = input(g, b.x.shape(), "corrupted");
+  Value noisy = model_.corrupted(p, b);
+  if (!noisy.valid() || n == 0) return {};
+  Value out = sigmoid(model_.logits(p, noisy));
+  Executor ex(compile({noisy, out}), model_.device());
+  float* x = ex.input(b.x).ptr<float>();
+  std::copy(images, images + n * model_.input_dim(), x);
+  if (b.corrupted.valid()) model_.corrupt_on_host(x, ex.input(b.corrupted).ptr<float>(), n, model_.input_dim(), 0);
+  ex.run();
+  HostTensor a = ex.read(noisy), r = ex.read(out);
+  return {std::vector<float>(a.ptr<float>(), a.ptr<float>() + a.numel()),
+          std::vector<float>(r.ptr<float>(), r.ptr<float>() + r.numel())};
+}
+
 TrainerState Trainer::save_state() {
   TrainerState s;
   ParamStore& params = model_.params();

@@ -98,6 +98,9 @@ class Trainer {
   EvalReport evaluate(const DataView& data, int phase = -1);  // phase < 0: the current one
   // sigmoid(logits(x)) of the finished model, n x dim, for pictures.
   std::vector<float> reconstruct(const float* images, int64_t n);
+  // For a denoising model, the corrupted copies of n images (the noise of step 0) and the
+  // finished model's reconstructions from them, each n x dim; both empty for other models.
+  std::pair<std::vector<float>, std::vector<float>> denoise(const float* images, int64_t n);
 
   TrainerState save_state();
   void load_state(const TrainerState& state);  // throws ag::Error naming a missing or mismatched tensor

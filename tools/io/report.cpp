@@ -94,6 +94,7 @@ std::string table(const std::vector<std::pair<std::string, std::string>>& rows) 
 std::vector<Picture> standard_pictures() {
   return {{"reconstructions.png", "Test images (top) and their reconstructions (bottom)"},
           {"filters.png", "First-layer filters, each scaled to its own range"},
+          {"denoising.png", "Test images (top), their corrupted copies (middle) and the reconstructions from those (bottom)"},
           {"samples.png", "Samples decoded from the prior"},
           {"interpolation.png", "Decoded interpolation between two test images in latent space"}};
 }

@@ -34,6 +34,31 @@ int first_layer_weight(models::Model& model) {
   return -1;
 }
 
+// The first convolution's filters: the first [F, C, kh, kw] parameter, input channel 0 of each
+// filter drawn at `zoom` pixels per weight.
+int first_conv_filters(models::Model& model) {
+  ParamStore& params = model.params();
+  for (int i = 0; i < params.count(); ++i)
+    if (params.shape(i).rank == 4) return i;
+  return -1;
+}
+
+void write_conv_filters(const std::string& path, const HostTensor& w, int zoom) {
+  const Shape& s = w.shape();
+  const int64_t count = std::min<int64_t>(100, s[0]), kh = s[2], kw = s[3];
+  std::vector<float> tiles(size_t(count * kh * kw * zoom * zoom));
+  for (int64_t f = 0; f < count; ++f)
+    for (int64_t r = 0; r < kh * zoom; ++r)
+      for (int64_t q = 0; q < kw * zoom; ++q)
+        tiles[size_t((f * kh * zoom + r) * kw * zoom + q)] = float(w.at(((f * s[1]) * kh + r / zoom) * kw + q / zoom));
+  io::TileLayout layout;
+  layout.tile_rows = int(kh * zoom);
+  layout.tile_cols = int(kw * zoom);
+  layout.columns = int(std::min<int64_t>(count, 16));
+  layout.scale = io::TileScale::minmax_each;
+  io::write_png_gray(path, io::tile_images(tiles, count, layout));
+}
+
 void write_tiles(const std::string& path, const std::vector<float>& tiles, int64_t count, const io::Dataset& like,
                  int columns, io::TileScale scale) {
   io::TileLayout layout;
@@ -114,6 +139,22 @@ std::vector<std::string> write_pictures(const std::string& dir, models::Trainer&
     for (int64_t i = 0; i < count * dim; ++i) tiles[size_t(i)] = float(weight.at(i));
     write_tiles(path_in(dir, "filters.png"), tiles, count, test, 10, io::TileScale::minmax_each);
     written.push_back("filters.png");
+  }
+
+  if (int w = first_conv_filters(model); w >= 0 && first_layer_weight(model) < 0) {
+    write_conv_filters(path_in(dir, "filters.png"), model.params().read(w), 8);
+    written.push_back("filters.png");
+  }
+
+  if (shown > 0) {
+    auto [noisy, denoised] = trainer.denoise(test.images.data(), shown);
+    if (!noisy.empty()) {
+      std::vector<float> tiles(test.images.begin(), test.images.begin() + shown * dim);
+      tiles.insert(tiles.end(), noisy.begin(), noisy.end());
+      tiles.insert(tiles.end(), denoised.begin(), denoised.end());
+      write_tiles(path_in(dir, "denoising.png"), tiles, 3 * shown, test, int(shown), io::TileScale::clamp01);
+      written.push_back("denoising.png");
+    }
   }
 
   if (auto* vae = dynamic_cast<models::VariationalAutoencoder*>(&model)) {
