@@ -1,15 +1,22 @@
-// Image kernels on the CPU (ops/image.h has the geometry).
+// Image kernels on the CPU (ops/image.h has the geometry). Two ways to run a convolution:
 //
-// The three convolutions are matrix products over unfolded images ("im2col"): image n's patches
-// become the columns of cols [C kh kw, oh ow], and with the filters seen as a matrix
-// W [F, C kh kw] (conv_transpose2d's [C_in, C_out, kh, kw] is the same matrix):
+// Direct (stride 1, more than one input channel: every layer of the conv models but the first):
+// each image's planes are copied zero-padded into flat rows so that every filter tap is one
+// contiguous shift, and a register block of 4 output channels x 32 positions accumulates over
+// all input channels and taps before it is stored (vectors through GCC's vector extension). The
+// transpose is the same loop over the flipped, channel-swapped filters; the filter gradient keeps
+// one vector of partial sums per tap for two output channels at a time.
+//
+// Unfolded ("im2col") + OpenBLAS otherwise: image n's patches become the columns of
+// cols [C kh kw, oh ow], and with the filters seen as a matrix W [F, C kh kw]:
 //   conv2d              y_n = W cols_n (+ b)                     one product per image
 //   conv_transpose2d    x_n = fold(W^T y_n) (+ b)                one product, then the adjoint of unfolding
 //   conv2d_filter_grad  W   = sum_n y_n cols_n^T                 summed in a fixed order (below)
-// Images are spread over threads, one single-threaded OpenBLAS product each, so a result does
-// not depend on how many threads run it; the filter gradient sums fixed groups of images, then
-// the groups in order, so it does not either. docs/benchmarks.md has the measurement behind
-// this choice (against oneDNN's direct convolutions).
+//
+// Either way images are spread over threads, one image per task (one single-threaded OpenBLAS
+// call), so a result does not depend on how many threads run it; the filter gradient sums fixed
+// groups of 8 images, then the groups in order, so it does not either. docs/benchmarks.md has
+// the per-layer measurements behind the choice, and oneDNN's times on the same layers.
 #include <cblas.h>
 #include <omp.h>
 
@@ -105,23 +112,205 @@ void fill_rows(T* out, int64_t rows, int64_t len, const T* bias) {
   for (int64_t r = 0; r < rows; ++r) std::fill(out + r * len, out + (r + 1) * len, bias ? bias[r] : T(0));
 }
 
+// ---- Direct convolutions: stride 1, few channels ----
+// Every source plane is copied zero-padded into a flat buffer of width wp (plus kw spare zeros),
+// so that filter tap (u, v) of output position k = i wp + j reads padded position k + u wp + v:
+// one contiguous multiply-add over the whole plane per tap, which vectorises fully. Outputs are
+// computed on the padded width and cropped. No unfolded copy (9 times the image for 3x3 filters).
+constexpr int64_t flat_block = 32;  // output positions per register block
+
+struct FlatPlanes {
+  int64_t h, w, pad_h, pad_w, kh, kw;  // source planes, padding, filter
+  int64_t hp() const { return h + 2 * pad_h; }
+  int64_t wp() const { return w + 2 * pad_w; }
+  int64_t oh() const { return hp() - kh + 1; }
+  int64_t ow() const { return wp() - kw + 1; }
+  // Outputs per plane on the padded width, rounded up to whole blocks (the tail is never read).
+  int64_t out_len() const { return (oh() * wp() + flat_block - 1) / flat_block * flat_block; }
+  // One padded plane with the spare zeros the last block's taps read.
+  int64_t stride() const { return out_len() + (kh - 1) * wp() + kw; }
+};
+
+template <class T>
+void pad_planes(const FlatPlanes& f, const T* src, int64_t planes, T* dst) {
+  std::fill(dst, dst + planes * f.stride(), T(0));
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < f.h; ++r)
+      std::copy(src + (p * f.h + r) * f.w, src + (p * f.h + r + 1) * f.w, dst + p * f.stride() + (r + f.pad_h) * f.wp() + f.pad_w);
+}
+
+// 64-byte vectors (GCC's vector extension: 16 floats or 8 doubles; the compiler picks the
+// instructions, two 32-byte halves where the CPU has no 64-byte registers).
+typedef float Vec16f __attribute__((vector_size(64)));
+typedef double Vec8d __attribute__((vector_size(64)));
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  using type = Vec16f;
+};
+template <>
+struct VecOf<double> {
+  using type = Vec8d;
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+template <class T>
+constexpr int64_t vec_lanes = int64_t(64 / sizeof(T));
+template <class T>
+inline Vec<T> load(const T* p) {
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+template <class T>
+inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof v); }
+
+// out[o, k] = sum_{s, t} k[o, s, t] padded[s, k + offset[t]] for outputs o0 .. o0 + OB - 1, with
+// tap t = (u, v) at offset u wp + v. A register block of OB outputs x 32 positions accumulates
+// over every source and tap before it is stored; each sum runs over s, then u, then v.
+template <int OB, class T>
+void correlate_block(const FlatPlanes& f, const T* __restrict padded, int64_t sources, const T* __restrict k,
+                     const int64_t* offset, int64_t o0, T* __restrict out) {
+  constexpr int64_t lanes = vec_lanes<T>, nv = flat_block / lanes;
+  const int64_t taps = f.kh * f.kw, len = f.out_len();
+  for (int64_t i0 = 0; i0 < len; i0 += flat_block) {
+    Vec<T> acc[OB][nv];
+    for (int ob = 0; ob < OB; ++ob)
+      for (int64_t n = 0; n < nv; ++n) acc[ob][n] = Vec<T>{};
+    for (int64_t s = 0; s < sources; ++s) {
+      const T* xs = padded + s * f.stride() + i0;
+      const T* ks = k + (o0 * sources + s) * taps;
+      for (int64_t t = 0; t < taps; ++t) {
+        Vec<T> x[nv];
+        for (int64_t n = 0; n < nv; ++n) x[n] = load(xs + offset[t] + n * lanes);
+        for (int ob = 0; ob < OB; ++ob) {
+          const T wv = ks[ob * sources * taps + t];
+          for (int64_t n = 0; n < nv; ++n) acc[ob][n] += wv * x[n];
+        }
+      }
+    }
+    for (int ob = 0; ob < OB; ++ob)
+      for (int64_t n = 0; n < nv; ++n) store(out + (o0 + ob) * len + i0 + n * lanes, acc[ob][n]);
+  }
+}
+
+template <class T>
+void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const T* k, T* out, int64_t outs) {
+  std::vector<int64_t> offset;
+  for (int64_t u = 0; u < f.kh; ++u)
+    for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
+  int64_t o = 0;
+  for (; o + 4 <= outs; o += 4) correlate_block<4>(f, padded, sources, k, offset.data(), o, out);
+  for (; o < outs; ++o) correlate_block<1>(f, padded, sources, k, offset.data(), o, out);
+}
+
+// k[o, s, u, v] += sum_i g[o, i] padded[s, i + u wp + v] (g on the padded width, zero past ow):
+// for two outputs and one source at a time, every tap's partial sums in one vector each
+// (registers), then each tap's lanes added in order.
+template <int TAPS, class T>
+void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, int64_t s, const T* __restrict g,
+                             int64_t o, int64_t sources, const int64_t* offset, T* __restrict k) {
+  constexpr int64_t lanes = vec_lanes<T>;
+  const int64_t len = f.out_len();
+  Vec<T> acc[2][TAPS];
+  for (int ob = 0; ob < 2; ++ob)
+    for (int t = 0; t < TAPS; ++t) acc[ob][t] = Vec<T>{};
+  const T* xs = padded + s * f.stride();
+  const T* g0 = g + o * len;
+  const T* g1 = g + (o + 1) * len;
+  for (int64_t i0 = 0; i0 < len; i0 += lanes) {
+    const Vec<T> a = load(g0 + i0), b = load(g1 + i0);
+    for (int t = 0; t < TAPS; ++t) {
+      const Vec<T> x = load(xs + offset[t] + i0);
+      acc[0][t] += a * x;
+      acc[1][t] += b * x;
+    }
+  }
+  for (int ob = 0; ob < 2; ++ob)
+    for (int t = 0; t < TAPS; ++t) {
+      T total = 0;
+      for (int64_t l = 0; l < lanes; ++l) total += acc[ob][t][l];
+      k[((o + ob) * sources + s) * TAPS + t] += total;
+    }
+}
+
+template <class T>
+void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int64_t sources, const T* __restrict g,
+                            int64_t outs, T* __restrict k) {
+  constexpr int64_t lanes = 16;
+  const int64_t len = f.out_len(), taps = f.kh * f.kw;
+  std::vector<int64_t> offset;
+  for (int64_t u = 0; u < f.kh; ++u)
+    for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
+  int64_t o = 0;
+  if (taps == 9)
+    for (; o + 2 <= outs; o += 2)
+      for (int64_t s = 0; s < sources; ++s) correlate_filters_block<9>(f, padded, s, g, o, sources, offset.data(), k);
+  for (; o < outs; ++o)
+    for (int64_t s = 0; s < sources; ++s)
+      for (int64_t t = 0; t < taps; ++t) {
+        const T* __restrict x = padded + s * f.stride() + offset[size_t(t)];
+        const T* __restrict go = g + o * len;
+        T acc[lanes] = {};
+        for (int64_t i = 0; i < len; i += lanes)
+          for (int64_t l = 0; l < lanes; ++l) acc[l] += go[i + l] * x[i + l];
+        T total = 0;
+        for (int64_t l = 0; l < lanes; ++l) total += acc[l];
+        k[(o * sources + s) * taps + t] += total;
+      }
+}
+
+// The direct loops beat unfolding + OpenBLAS on every stride-1 layer of the conv models but the
+// ones that read a single channel (the first layer, whose unfolded image is just 9 rows): the
+// products there are too thin for OpenBLAS (K = 8..32 channels) and the unfolded copy costs more
+// than the arithmetic (measured per layer: docs/benchmarks.md). Padding must stay below the
+// filter size, so that the transpose's padding kh - 1 - p is not negative.
+bool runs_direct(const ConvGeometry& g) { return g.stride == 1 && g.pad < g.kh && g.pad < g.kw && g.c > 1; }
+
+// conv_transpose2d at stride 1 as a correlation of the map with the flipped, channel-swapped
+// filters: k'[c, f, u, v] = w[f, c, kh - 1 - u, kw - 1 - v], padding kh - 1 - p.
+template <class T>
+std::vector<T> flipped_filters(const ConvGeometry& g, const T* w) {
+  std::vector<T> k(size_t(g.f * g.patch()));
+  for (int64_t f = 0; f < g.f; ++f)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t u = 0; u < g.kh; ++u)
+        for (int64_t v = 0; v < g.kw; ++v)
+          k[size_t(((c * g.f + f) * g.kh + (g.kh - 1 - u)) * g.kw + (g.kw - 1 - v))] =
+              w[((f * g.c + c) * g.kh + u) * g.kw + v];
+  return k;
+}
+
 template <class T>
 void conv2d(const KernelCall& c) {
   const ConvGeometry g = conv_geometry(c.in[0].shape, c.in[1].shape, c.out.shape, c.node->attrs);
   const T *x = c.in[0].ptr<T>(), *w = c.in[1].ptr<T>(), *b = c.nin == 3 ? c.in[2].ptr<T>() : nullptr;
   T* y = c.out.ptr<T>();
-  const bool identity = unfold_is_identity(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g);
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.c * g.image_plane();
     T* yn = y + n * g.f * g.map_plane();
     const T* cols = xn;
-    if (!identity) {
+    if (!identity && !direct) {
       T* buf = scratch<T>(size_t(g.patch() * g.map_plane()));
       unfold(g, xn, buf);
       cols = buf;
     }
     fill_rows(yn, g.f, g.map_plane(), b);
+    if (direct) {
+      const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
+      T* padded = scratch<T>(size_t(g.c * fp.stride() + g.f * fp.out_len()));
+      T* flat = padded + g.c * fp.stride();
+      pad_planes(fp, xn, g.c, padded);
+      std::fill(flat, flat + g.f * fp.out_len(), T(0));
+      correlate_flat(fp, padded, g.c, w, flat, g.f);
+      for (int64_t f = 0; f < g.f; ++f)
+        for (int64_t i = 0; i < g.oh; ++i)
+          for (int64_t j = 0; j < g.ow; ++j) yn[(f * g.oh + i) * g.ow + j] += flat[f * fp.out_len() + i * fp.wp() + j];
+      continue;
+    }
     gemm(false, false, g.f, g.map_plane(), g.patch(), w, g.patch(), cols, g.map_plane(), T(1), yn, g.map_plane());
   }
 }
@@ -131,12 +320,25 @@ void conv_transpose2d(const KernelCall& c) {
   const ConvGeometry g = conv_geometry(c.out.shape, c.in[1].shape, c.in[0].shape, c.node->attrs);
   const T *y = c.in[0].ptr<T>(), *w = c.in[1].ptr<T>(), *b = c.nin == 3 ? c.in[2].ptr<T>() : nullptr;
   T* x = c.out.ptr<T>();
-  const bool identity = unfold_is_identity(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g);
+  const std::vector<T> flipped = direct ? flipped_filters(g, w) : std::vector<T>();
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();
     T* xn = x + n * g.c * g.image_plane();
     fill_rows(xn, g.c, g.image_plane(), b);
+    if (direct) {
+      const FlatPlanes fp{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw};
+      T* padded = scratch<T>(size_t(g.f * fp.stride() + g.c * fp.out_len()));
+      T* flat = padded + g.f * fp.stride();
+      pad_planes(fp, yn, g.f, padded);
+      std::fill(flat, flat + g.c * fp.out_len(), T(0));
+      correlate_flat(fp, padded, g.f, flipped.data(), flat, g.c);
+      for (int64_t c = 0; c < g.c; ++c)
+        for (int64_t i = 0; i < g.h; ++i)
+          for (int64_t j = 0; j < g.w; ++j) xn[(c * g.h + i) * g.w + j] += flat[c * fp.out_len() + i * fp.wp() + j];
+      continue;
+    }
     if (identity) {
       gemm(true, false, g.c, g.map_plane(), g.f, w, g.c, yn, g.map_plane(), T(1), xn, g.map_plane());
       continue;
@@ -161,12 +363,26 @@ void filter_grad(const KernelCall& c) {
     return;
   }
   std::vector<T> partial(size_t(groups * size));
-  const bool identity = unfold_is_identity(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g);
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t k = 0; k < groups; ++k) {
     T* acc = partial.data() + k * size;
+    if (direct) std::fill(acc, acc + size, T(0));
     for (int64_t n = k * filter_grad_group; n < std::min(g.n, (k + 1) * filter_grad_group); ++n) {
       const T* xn = x + n * g.c * g.image_plane();
+      if (direct) {
+        const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
+        T* padded = scratch<T>(size_t(g.c * fp.stride() + g.f * fp.out_len()));
+        T* gflat = padded + g.c * fp.stride();
+        pad_planes(fp, xn, g.c, padded);
+        std::fill(gflat, gflat + g.f * fp.out_len(), T(0));  // zero past ow on the padded width
+        const T* yn = y + n * g.f * g.map_plane();
+        for (int64_t f = 0; f < g.f; ++f)
+          for (int64_t i = 0; i < g.oh; ++i)
+            std::copy(yn + (f * g.oh + i) * g.ow, yn + (f * g.oh + i + 1) * g.ow, gflat + f * fp.out_len() + i * fp.wp());
+        correlate_flat_filters(fp, padded, g.c, gflat, g.f, acc);
+        continue;
+      }
       const T* cols = xn;
       if (!identity) {
         T* buf = scratch<T>(size_t(g.patch() * g.map_plane()));
@@ -182,78 +398,123 @@ void filter_grad(const KernelCall& c) {
     for (int64_t e = 0; e < size; ++e) out[e] += partial[size_t(k * size + e)];
 }
 
-// The arg-max of keys over window (i, j) of one plane: the first largest in row-major order,
-// a NaN winning over numbers (as it would in any comparison-based max that propagates NaN).
-template <class T>
-int64_t window_argmax(const PoolGeometry& g, const T* keys, int64_t i, int64_t j) {
-  const int64_t r0 = std::max<int64_t>(i * g.stride - g.pad, 0), r1 = std::min(i * g.stride - g.pad + g.kernel, g.h);
-  const int64_t c0 = std::max<int64_t>(j * g.stride - g.pad, 0), c1 = std::min(j * g.stride - g.pad + g.kernel, g.w);
-  int64_t best = r0 * g.w + c0;
-  for (int64_t r = r0; r < r1; ++r)
-    for (int64_t q = c0; q < c1; ++q) {
-      const T k = keys[r * g.w + q], b = keys[best];
-      if (k > b || (std::isnan(k) && !std::isnan(b))) best = r * g.w + q;
+// Pooling windows' bounds along one axis, clipped to the image: window i covers [lo[i], hi[i]).
+struct WindowBounds {
+  std::vector<int64_t> lo, hi;
+  WindowBounds(int64_t out, int64_t len, int64_t kernel, int64_t stride, int64_t pad) : lo(size_t(out)), hi(size_t(out)) {
+    for (int64_t i = 0; i < out; ++i) {
+      lo[size_t(i)] = std::max<int64_t>(i * stride - pad, 0);
+      hi[size_t(i)] = std::min(i * stride - pad + kernel, len);
     }
-  return best;
+  }
+};
+
+// Calls f(window index, arg-max position) for every window of one plane, in window order. The
+// arg-max is the first largest key in row-major order; a NaN wins over numbers (as in any max
+// that propagates NaN). Padding is never chosen: every window holds at least one real pixel.
+template <class T>
+inline void consider(const T* keys, int64_t at, T& top, int64_t& best) {
+  const T k = keys[at];
+  const bool take = (k > top) | ((k != k) & (top == top));  // branch-free: the comparisons are coin flips
+  top = take ? k : top;
+  best = take ? at : best;
+}
+
+template <class T, class F>
+void each_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys, F f) {
+  if (g.kernel == 2) {  // the common case, unrolled: a clipped window repeats a position, which never wins twice
+    for (int64_t i = 0; i < g.oh; ++i) {
+      const int64_t ra = rows.lo[size_t(i)] * g.w, rb = (rows.hi[size_t(i)] - 1) * g.w;
+      for (int64_t j = 0; j < g.ow; ++j) {
+        const int64_t ca = cols.lo[size_t(j)], cb = cols.hi[size_t(j)] - 1;
+        int64_t best = ra + ca;
+        T top = keys[best];
+        consider(keys, ra + cb, top, best);
+        consider(keys, rb + ca, top, best);
+        consider(keys, rb + cb, top, best);
+        f(i * g.ow + j, best);
+      }
+    }
+    return;
+  }
+  for (int64_t i = 0; i < g.oh; ++i) {
+    const int64_t r0 = rows.lo[size_t(i)], r1 = rows.hi[size_t(i)];
+    for (int64_t j = 0; j < g.ow; ++j) {
+      const int64_t c0 = cols.lo[size_t(j)], c1 = cols.hi[size_t(j)];
+      int64_t best = r0 * g.w + c0;
+      T top = keys[best];
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t q = (r == r0 ? c0 + 1 : c0); q < c1; ++q) consider(keys, r * g.w + q, top, best);
+      f(i * g.ow + j, best);
+    }
+  }
 }
 
 template <class T>
 void max_pool(const KernelCall& c) {
   const PoolGeometry g = pool_geometry(c.in[0].shape, c.out.shape, c.node->attrs);
+  const WindowBounds rows(g.oh, g.h, g.kernel, g.stride, g.pad), cols(g.ow, g.w, g.kernel, g.stride, g.pad);
   const T *keys = c.in[0].ptr<T>(), *values = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
-#pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
-  for (int64_t p = 0; p < g.planes; ++p)
-    for (int64_t i = 0; i < g.oh; ++i)
-      for (int64_t j = 0; j < g.ow; ++j)
-        out[(p * g.oh + i) * g.ow + j] = values[p * g.h * g.w + window_argmax(g, keys + p * g.h * g.w, i, j)];
+#pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
+  for (int64_t p = 0; p < g.planes; ++p) {
+    const T* v = values + p * g.h * g.w;
+    T* o = out + p * g.oh * g.ow;
+    each_argmax(g, rows, cols, keys + p * g.h * g.w, [&](int64_t k, int64_t at) { o[k] = v[at]; });
+  }
 }
 
 template <class T>
 void max_unpool(const KernelCall& c) {
   const PoolGeometry g = pool_geometry(c.in[0].shape, c.in[1].shape, c.node->attrs);
+  const WindowBounds rows(g.oh, g.h, g.kernel, g.stride, g.pad), cols(g.ow, g.w, g.kernel, g.stride, g.pad);
   const T *keys = c.in[0].ptr<T>(), *grad = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
     T* plane = out + p * g.h * g.w;
+    const T* gp = grad + p * g.oh * g.ow;
     std::fill(plane, plane + g.h * g.w, T(0));
-    for (int64_t i = 0; i < g.oh; ++i)
-      for (int64_t j = 0; j < g.ow; ++j)
-        plane[window_argmax(g, keys + p * g.h * g.w, i, j)] += grad[(p * g.oh + i) * g.ow + j];
+    each_argmax(g, rows, cols, keys + p * g.h * g.w, [&](int64_t k, int64_t at) { plane[at] += gp[k]; });
   }
 }
 
 template <class T>
 void upsample(const KernelCall& c) {
-  const int64_t s = c.node->attrs.i[0], planes = c.in[0].shape[0] * c.in[0].shape[1];
-  const int64_t h = c.in[0].shape[2], w = c.in[0].shape[3];
+  const int64_t s = c.node->attrs.i[0], rows = c.in[0].shape[0] * c.in[0].shape[1] * c.in[0].shape[2];
+  const int64_t w = c.in[0].shape[3];
   const T* x = c.in[0].ptr<T>();
   T* y = c.out.ptr<T>();
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t r = 0; r < h * s; ++r) {
-      const T* in = x + (p * h + r / s) * w;
-      T* out = y + (p * h * s + r) * w * s;
-      for (int64_t q = 0; q < w * s; ++q) out[q] = in[q / s];
-    }
+  for (int64_t r = 0; r < rows; ++r) {  // input row r becomes output rows r s .. r s + s - 1
+    const T* in = x + r * w;
+    T* out = y + r * s * w * s;
+    if (s == 2)
+      for (int64_t q = 0; q < w; ++q) out[2 * q] = out[2 * q + 1] = in[q];
+    else
+      for (int64_t q = 0; q < w; ++q)
+        for (int64_t t = 0; t < s; ++t) out[q * s + t] = in[q];
+    for (int64_t t = 1; t < s; ++t) std::copy(out, out + w * s, out + t * w * s);
+  }
 }
 
 template <class T>
 void sum_pool(const KernelCall& c) {
-  const int64_t s = c.node->attrs.i[0], planes = c.out.shape[0] * c.out.shape[1];
-  const int64_t oh = c.out.shape[2], ow = c.out.shape[3], w = ow * s;
+  const int64_t s = c.node->attrs.i[0], rows = c.out.shape[0] * c.out.shape[1] * c.out.shape[2];
+  const int64_t ow = c.out.shape[3], w = ow * s;
   const T* x = c.in[0].ptr<T>();
   T* y = c.out.ptr<T>();
 #pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t i = 0; i < oh; ++i)
-      for (int64_t j = 0; j < ow; ++j) {
-        T acc = 0;
-        for (int64_t a = 0; a < s; ++a)
-          for (int64_t b = 0; b < s; ++b) acc += x[(p * oh * s + i * s + a) * w + j * s + b];
-        y[(p * oh + i) * ow + j] = acc;
-      }
+  for (int64_t r = 0; r < rows; ++r) {  // output row r sums input rows r s .. r s + s - 1, row-major per block
+    const T* in = x + r * s * w;
+    T* out = y + r * ow;
+    for (int64_t j = 0; j < ow; ++j) {
+      T acc = 0;
+      for (int64_t a = 0; a < s; ++a)
+        for (int64_t b = 0; b < s; ++b) acc += in[a * w + j * s + b];
+      out[j] = acc;
+    }
+  }
 }
 
 }  // namespace

@@ -127,12 +127,19 @@ void check_conv(const Conv& g) {
 }  // namespace
 
 TEST_CASE("convolutions, their transposes and filter products match their definitions", "[image]") {
-  check_conv({3, 1, 28, 28, 16, 3, 3, 1, 1});   // the conv models' first layer
-  check_conv({2, 16, 15, 15, 8, 3, 3, 1, 1});   // a middle one
+  // Direct loops (stride 1, more than one input channel).
+  check_conv({2, 16, 15, 15, 8, 3, 3, 1, 1});   // a middle layer of the conv models
   check_conv({2, 8, 16, 16, 16, 3, 3, 1, 0});   // unpadded (16 -> 14)
+  check_conv({2, 32, 7, 7, 5, 3, 3, 1, 1});     // output channels not a multiple of 4
+  check_conv({2, 16, 28, 28, 1, 3, 3, 1, 1});   // one output channel (the decoders' last layer)
+  check_conv({17, 4, 6, 6, 5, 1, 1, 1, 0});     // 1x1 filters, groups of 8 images
+  check_conv({2, 3, 9, 11, 4, 3, 2, 1, 1});     // a 3x2 filter on a non-square image
+  // Unfolded + OpenBLAS.
+  check_conv({3, 1, 28, 28, 16, 3, 3, 1, 1});   // the conv models' first layer (one input channel)
+  check_conv({17, 1, 6, 6, 12, 1, 1, 1, 0});    // 1x1 filters on one channel: the image is its own unfolding
+  check_conv({2, 3, 6, 6, 4, 3, 3, 1, 3});      // padding as large as the filter
   check_conv({2, 8, 16, 16, 1, 4, 4, 2, 3});    // kernel 4, stride 2, padding 3, as upconv's last layer
   check_conv({2, 3, 9, 11, 4, 3, 2, 2, 1});     // stride 2, odd and non-square
-  check_conv({17, 4, 6, 6, 5, 1, 1, 1, 0});     // 1x1 filters (the image is its own unfolding), groups of 8 images
   check_conv({2, 2, 8, 8, 3, 3, 3, 3, 1});      // stride 3: output padding 1 in both axes
 }
 
