@@ -3,12 +3,12 @@
 #   make test      install what is missing, build everything (Release, Ninja), run every test
 #   make sanitize  the tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make test-cores  the core suite under each OpenBLAS core type this CPU runs (docs/architecture.md)
-#   make bench     the Google Benchmarks and aebench against PyTorch (installs python3-torch)
+#   make bench     aebench against PyTorch, our convolutions against oneDNN (installs python3-torch, libdnnl-dev)
 
 DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
         libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
         nlohmann-json3-dev libstb-dev clang dataset-fashion-mnist
-BENCH_DEPS := python3-torch
+BENCH_DEPS := python3-torch libdnnl-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
@@ -58,8 +58,9 @@ export AEGRAPH_DATA ?= $(if $(SHARED_MNIST),$(abspath ../shared/data/mnist))
 train: build
 	./build/bin/ae-train --model ae --out runs/tutorial   # prints where its report.html is
 
-bench: build bench-deps
-	./build/bin/aebench --model ae,dae,cae,sae,deep,vae --batch 150 --threads 2 --peer torch
+bench: bench-deps build
+	./build/bin/aebench --model ae,dae,cae,sae,deep,vae,conv,upconv,convdae --batch 150 --threads 2 --peer torch
+	./build/bin/aegraph_bench_conv
 
 clean:
 	rm -rf build build-asan

@@ -84,6 +84,9 @@ int64_t cpu_paired_products();
 // rather than through the interpreter; tests switch those loops off to compare the two.
 int64_t cpu_compiled_group_runs();
 void set_cpu_compiled_groups(bool on);
+// Whether stride-1 convolutions may run on the direct loops (backends/cpu/image_kernels.cpp);
+// off, every convolution is unfolded + OpenBLAS. For benchmarks and tests that compare the two.
+void set_cpu_direct_convolutions(bool on);
 
 // Implemented by backends/cpu: run one call on the host.
 void cpu_run_call(const KernelCall& call);

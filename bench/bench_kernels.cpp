@@ -213,6 +213,24 @@ const std::vector<OpRow>& op_rows() {
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},
       {"concat", OpCode::concat, {Shape{150, 384}, Shape{150, 400}}, [](X x) { return concat({x[0], x[1]}, 1); }},
+      // The image ops on the conv models' shapes: 32 channels (convdae, direct loops), one input
+      // channel (the first layer, unfolded + OpenBLAS), upconv's stride-2 transposed convolution.
+      {"conv2d_32x28_32", OpCode::conv2d, {Shape{150, 32, 28, 28}, Shape{32, 32, 3, 3}},
+       [](X x) { return conv2d(x[0], x[1], {}, 1, 1); }},
+      {"conv2d_1x28_16", OpCode::conv2d, {Shape{150, 1, 28, 28}, Shape{16, 1, 3, 3}},
+       [](X x) { return conv2d(x[0], x[1], {}, 1, 1); }},
+      {"conv_transpose2d_32x28_32", OpCode::conv_transpose2d, {Shape{150, 32, 28, 28}, Shape{32, 32, 3, 3}},
+       [](X x) { return conv_transpose2d(x[0], x[1], {}, 1, 1); }},
+      {"conv_transpose2d_8x8_16_s2", OpCode::conv_transpose2d, {Shape{150, 8, 8, 8}, Shape{8, 16, 4, 4}},
+       [](X x) { return conv_transpose2d(x[0], x[1], {}, 2, 1); }},
+      {"conv2d_filter_grad_32x28_32", OpCode::conv2d_filter_grad, {Shape{150, 32, 28, 28}, Shape{150, 32, 28, 28}},
+       [](X x) { return conv2d_filter_grad(x[0], x[1], 3, 3, 1, 1); }},
+      {"max_pool2d", OpCode::max_pool2d_at, {Shape{150, 16, 28, 28}}, [](X x) { return max_pool2d(x[0], 2, 2, 1); }},
+      {"max_unpool2d", OpCode::max_unpool2d, {Shape{150, 16, 28, 28}, Shape{150, 16, 15, 15}},
+       [](X x) { return max_unpool2d(x[0], x[1], 2, 2, 1); }},
+      {"upsample_nearest2d", OpCode::upsample_nearest2d, {Shape{150, 16, 14, 14}},
+       [](X x) { return upsample_nearest2d(x[0], 2); }},
+      {"sum_pool2d", OpCode::sum_pool2d, {Shape{150, 16, 28, 28}}, [](X x) { return sum_pool2d(x[0], 2); }},
       {"assign", OpCode::assign, {batch}, [](X x) {
          static HostTensor target(batch, DType::f32);
          return assign(external(*x[0].graph, target.view(), "target"), x[0]);  // a copy

@@ -21,6 +21,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -266,7 +267,10 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
 // products there are too thin for OpenBLAS (K = 8..32 channels) and the unfolded copy costs more
 // than the arithmetic (measured per layer: docs/benchmarks.md). Padding must stay below the
 // filter size, so that the transpose's padding kh - 1 - p is not negative.
-bool runs_direct(const ConvGeometry& g) { return g.stride == 1 && g.pad < g.kh && g.pad < g.kw && g.c > 1; }
+std::atomic<bool> direct_allowed{true};
+bool runs_direct(const ConvGeometry& g) {
+  return direct_allowed && g.stride == 1 && g.pad < g.kh && g.pad < g.kw && g.c > 1;
+}
 
 // conv_transpose2d at stride 1 as a correlation of the map with the flipped, channel-swapped
 // filters: k'[c, f, u, v] = w[f, c, kh - 1 - u, kw - 1 - v], padding kh - 1 - p.
@@ -518,6 +522,12 @@ void sum_pool(const KernelCall& c) {
 }
 
 }  // namespace
+
+}  // namespace ag::cpu
+
+void ag::set_cpu_direct_convolutions(bool on) { ag::cpu::direct_allowed = on; }
+
+namespace ag::cpu {
 
 void conv2d_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? conv2d<float>(c) : conv2d<double>(c); }
 void conv_transpose2d_kernel(const KernelCall& c) {

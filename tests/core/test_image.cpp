@@ -127,6 +127,10 @@ void check_conv(const Conv& g) {
 }  // namespace
 
 TEST_CASE("convolutions, their transposes and filter products match their definitions", "[image]") {
+  // Every shape on both CPU paths: the direct loops where they apply, and unfolded + OpenBLAS.
+  const bool direct = GENERATE(true, false);
+  INFO((direct ? "direct loops allowed" : "unfolded + OpenBLAS only"));
+  set_cpu_direct_convolutions(direct);
   // Direct loops (stride 1, more than one input channel).
   check_conv({2, 16, 15, 15, 8, 3, 3, 1, 1});   // a middle layer of the conv models
   check_conv({2, 8, 16, 16, 16, 3, 3, 1, 0});   // unpadded (16 -> 14)
@@ -141,6 +145,7 @@ TEST_CASE("convolutions, their transposes and filter products match their defini
   check_conv({2, 8, 16, 16, 1, 4, 4, 2, 3});    // kernel 4, stride 2, padding 3, as upconv's last layer
   check_conv({2, 3, 9, 11, 4, 3, 2, 2, 1});     // stride 2, odd and non-square
   check_conv({2, 2, 8, 8, 3, 3, 3, 3, 1});      // stride 3: output padding 1 in both axes
+  set_cpu_direct_convolutions(true);
 }
 
 TEST_CASE("image ops give the same bits on 1, 2 and 3 threads", "[image]") {

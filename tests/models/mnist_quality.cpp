@@ -120,3 +120,24 @@ TEST_CASE("MNIST: variational autoencoder (Adam 1e-3), mean of seeds 0-4 within 
   REQUIRE_MNIST();
   check_over_seeds("vae", TORCH_VAE, dense_seeds);
 }
+
+// Convolutional models (Adam lr 1e-3): PyTorch's means over seeds 0-2 in the machine's default
+// environment (its convolutions run on oneDNN, which OPENBLAS_CORETYPE does not touch).
+constexpr double TORCH_CONV = 0.11833, TORCH_UPCONV = 0.11142, TORCH_CONVDAE = 0.08069;
+constexpr int conv_seeds = 3;
+
+TEST_CASE("MNIST: convolutional autoencoder (ConvAE), mean of seeds 0-2 within 2% of PyTorch's", "[mnist][conv]") {
+  REQUIRE_MNIST();
+  check_over_seeds("conv", TORCH_CONV, conv_seeds);
+}
+
+TEST_CASE("MNIST: up-convolutional autoencoder (UpconvAE), mean of seeds 0-2 within 2% of PyTorch's", "[mnist][upconv]") {
+  REQUIRE_MNIST();
+  check_over_seeds("upconv", TORCH_UPCONV, conv_seeds);
+}
+
+TEST_CASE("MNIST: convolutional denoising autoencoder (Gaussian 0.5), mean of seeds 0-2 within 2% of PyTorch's",
+          "[mnist][convdae]") {
+  REQUIRE_MNIST();
+  check_over_seeds("convdae", TORCH_CONVDAE, conv_seeds);
+}

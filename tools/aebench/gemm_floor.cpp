@@ -11,11 +11,16 @@
 namespace ag::bench {
 
 bool MatmulShape::operator==(const MatmulShape& o) const {
-  return a == o.a && b == o.b && transpose_a == o.transpose_a && transpose_b == o.transpose_b && bias == o.bias &&
-         dtype == o.dtype;
+  bool same_attrs = true;
+  for (int i = 0; i < 4; ++i) same_attrs = same_attrs && attrs.i[i] == o.attrs.i[i];
+  return op == o.op && same_attrs && out == o.out && a == o.a && b == o.b && transpose_a == o.transpose_a &&
+         transpose_b == o.transpose_b && bias == o.bias && dtype == o.dtype;
 }
 
 std::string MatmulShape::str() const {
+  if (op != OpCode::matmul)
+    return fmt::format("{} {} * {}{} (stride {}, padding {})", op_name(op), a.str(), b.str(), bias ? " + bias" : "",
+                       attrs.i[0], attrs.i[1]);
   auto operand = [](const Shape& s, bool t) {
     return t ? fmt::format("({}x{})^T", s[0], s[1]) : fmt::format("{}x{}", s[0], s[1]);
   };
@@ -27,6 +32,25 @@ std::vector<MatmulShape> plan_matmuls(const Plan& plan) {
   const Graph& g = *plan.graph;
   for (int id : plan.steps) {
     const Node& node = g.node(id);
+    if (node.op == OpCode::conv2d || node.op == OpCode::conv_transpose2d || node.op == OpCode::conv2d_filter_grad) {
+      MatmulShape s;
+      s.op = node.op;
+      s.attrs = node.attrs;
+      s.out = node.shape;
+      s.a = g.node(node.in[0]).shape;
+      s.b = g.node(node.in[1]).shape;
+      s.bias = node.in.size() == 3;
+      s.dtype = node.dtype;
+      // The multiply-adds, from the image side, the filters and the map side of the product.
+      const Shape& image = node.op == OpCode::conv2d ? s.a : node.op == OpCode::conv_transpose2d ? s.out : s.a;
+      const Shape& filters = node.op == OpCode::conv2d_filter_grad ? s.out : s.b;
+      const Shape& map = node.op == OpCode::conv2d ? s.out : node.op == OpCode::conv_transpose2d ? s.a : s.b;
+      s.m = map[0] * map[2] * map[3];                   // images x output positions
+      s.n = filters[0];                                 // output channels
+      s.k = image[1] * filters[2] * filters[3];         // one patch
+      out.push_back(s);
+      continue;
+    }
     if (node.op != OpCode::matmul) continue;
     MatmulShape s;
     s.a = g.node(node.in[0]).shape;
@@ -59,9 +83,17 @@ struct GemmFloor::OneOp {
   OneOp(const MatmulShape& s, Device device, uint64_t seed) : operands(device, s.dtype, seed) {
     const int a = operands.add("a", s.a, Init::Uniform(-1, 1));
     const int b = operands.add("b", s.b, Init::Uniform(-1, 1));
-    const int bias = s.bias ? operands.add("bias", Shape{s.n}, Init::Uniform(-1, 1)) : -1;
-    Value c = matmul(operands.value(graph, a), operands.value(graph, b), s.transpose_a, s.transpose_b,
-                     bias >= 0 ? operands.value(graph, bias) : Value{});
+    const int64_t bias_len = s.op == OpCode::matmul ? s.n : s.out[1];
+    const int bias = s.bias ? operands.add("bias", Shape{bias_len}, Init::Uniform(-1, 1)) : -1;
+    std::vector<Value> in = {operands.value(graph, a), operands.value(graph, b)};
+    if (bias >= 0) in.push_back(operands.value(graph, bias));
+    // The same node as the step's: its op, its inputs, its attributes.
+    Attrs at = s.attrs;
+    if (s.op == OpCode::matmul) {
+      at.i[0] = s.transpose_a;
+      at.i[1] = s.transpose_b;
+    }
+    Value c = graph.add(s.op, in, at, s.dtype);
     exec = std::make_unique<Executor>(compile({c}), device);
   }
 };

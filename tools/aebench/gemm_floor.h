@@ -1,8 +1,10 @@
-// What a step's matrix products cost on their own. plan_matmuls lists every matmul the
-// compiled plan runs (shapes, transpose flags, bias); GemmFloor times each distinct one as a
-// one-op plan on the same device, with the same shapes and flags, its operands persistent
-// device buffers like parameters (nothing uploaded per run). The sum of those times is the
-// step's "GEMM floor": what the step would take if everything but its GEMMs were free.
+// What a step's products cost on their own. plan_matmuls lists every product the compiled plan
+// runs: its matmuls (shapes, transpose flags, bias) and its convolutions (conv2d,
+// conv_transpose2d, conv2d_filter_grad: operand shapes, attributes, bias). GemmFloor times each
+// distinct one as a one-op plan on the same device, with the same shapes, its operands
+// persistent device buffers like parameters (nothing uploaded per run). The sum of those times
+// is the step's floor ("GEMM floor", or for the convolutional models a conv floor): what the
+// step would take if everything but its products were free.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,15 +16,18 @@
 namespace ag::bench {
 
 struct MatmulShape {
+  OpCode op = OpCode::matmul;  // or one of the three convolutions
+  Attrs attrs;                 // convolutions: stride, padding, ...
+  Shape out;                   // convolutions: the output's shape
   Shape a, b;                 // operand shapes as stored (before the transpose flags)
   bool transpose_a = false, transpose_b = false;
   bool bias = false;
-  int64_t m = 0, n = 0, k = 0;  // C [m, n] = op(A) [m, k] op(B) [k, n]
+  int64_t m = 0, n = 0, k = 0;  // C [m, n] = op(A) [m, k] op(B) [k, n]; a convolution: m n k = its multiply-adds
   DType dtype = DType::f32;
 
   double flops() const { return 2.0 * double(m) * double(n) * double(k); }
   bool operator==(const MatmulShape& o) const;
-  std::string str() const;    // "150x784 * (128x784)^T + bias"
+  std::string str() const;    // "150x784 * (128x784)^T + bias", "conv2d [150, 1, 28, 28] * [16, 1, 3, 3] + bias"
 };
 
 std::vector<MatmulShape> plan_matmuls(const Plan& plan);
