@@ -207,28 +207,26 @@ void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const
 }
 
 // k[o, s, u, v] += sum_i g[o, i] padded[s, i + u wp + v] (g on the padded width, zero past ow):
-// for two outputs and one source at a time, every tap's partial sums in one vector each
+// for OB outputs (1 or 2) and one source at a time, every tap's partial sums in one vector each
 // (registers), then each tap's lanes added in order.
-template <int TAPS, class T>
+template <int OB, int TAPS, class T>
 void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, int64_t s, const T* __restrict g,
                              int64_t o, int64_t sources, const int64_t* offset, T* __restrict k) {
   constexpr int64_t lanes = vec_lanes<T>;
   const int64_t len = f.out_len();
-  Vec<T> acc[2][TAPS];
-  for (int ob = 0; ob < 2; ++ob)
+  Vec<T> acc[OB][TAPS];
+  for (int ob = 0; ob < OB; ++ob)
     for (int t = 0; t < TAPS; ++t) acc[ob][t] = Vec<T>{};
   const T* xs = padded + s * f.stride();
-  const T* g0 = g + o * len;
-  const T* g1 = g + (o + 1) * len;
   for (int64_t i0 = 0; i0 < len; i0 += lanes) {
-    const Vec<T> a = load(g0 + i0), b = load(g1 + i0);
+    Vec<T> gv[OB];
+    for (int ob = 0; ob < OB; ++ob) gv[ob] = load(g + (o + ob) * len + i0);
     for (int t = 0; t < TAPS; ++t) {
       const Vec<T> x = load(xs + offset[t] + i0);
-      acc[0][t] += a * x;
-      acc[1][t] += b * x;
+      for (int ob = 0; ob < OB; ++ob) acc[ob][t] += gv[ob] * x;
     }
   }
-  for (int ob = 0; ob < 2; ++ob)
+  for (int ob = 0; ob < OB; ++ob)
     for (int t = 0; t < TAPS; ++t) {
       T total = 0;
       for (int64_t l = 0; l < lanes; ++l) total += acc[ob][t][l];
@@ -245,9 +243,12 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
   for (int64_t u = 0; u < f.kh; ++u)
     for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
   int64_t o = 0;
-  if (taps == 9)
+  if (taps == 9) {
     for (; o + 2 <= outs; o += 2)
-      for (int64_t s = 0; s < sources; ++s) correlate_filters_block<9>(f, padded, s, g, o, sources, offset.data(), k);
+      for (int64_t s = 0; s < sources; ++s) correlate_filters_block<2, 9>(f, padded, s, g, o, sources, offset.data(), k);
+    for (; o < outs; ++o)
+      for (int64_t s = 0; s < sources; ++s) correlate_filters_block<1, 9>(f, padded, s, g, o, sources, offset.data(), k);
+  }
   for (; o < outs; ++o)
     for (int64_t s = 0; s < sources; ++s)
       for (int64_t t = 0; t < taps; ++t) {
@@ -426,18 +427,34 @@ inline void consider(const T* keys, int64_t at, T& top, int64_t& best) {
 
 template <class T, class F>
 void each_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys, F f) {
-  if (g.kernel == 2) {  // the common case, unrolled: a clipped window repeats a position, which never wins twice
+  if (g.kernel == 2) {  // the common case, unrolled and vectorisable over a row of windows
+    // A clipped window repeats a position, which never wins twice. Positions fit 32 bits (a plane).
+    thread_local std::vector<int32_t> c0, c1, best;
+    c0.resize(size_t(g.ow));
+    c1.resize(size_t(g.ow));
+    best.resize(size_t(g.ow));
+    for (int64_t j = 0; j < g.ow; ++j) {
+      c0[size_t(j)] = int32_t(cols.lo[size_t(j)]);
+      c1[size_t(j)] = int32_t(cols.hi[size_t(j)] - 1);
+    }
     for (int64_t i = 0; i < g.oh; ++i) {
-      const int64_t ra = rows.lo[size_t(i)] * g.w, rb = (rows.hi[size_t(i)] - 1) * g.w;
+      const int32_t ra = int32_t(rows.lo[size_t(i)] * g.w), rb = int32_t((rows.hi[size_t(i)] - 1) * g.w);
+      const int32_t* __restrict p0 = c0.data();
+      const int32_t* __restrict p1 = c1.data();
+      int32_t* __restrict out = best.data();
       for (int64_t j = 0; j < g.ow; ++j) {
-        const int64_t ca = cols.lo[size_t(j)], cb = cols.hi[size_t(j)] - 1;
-        int64_t best = ra + ca;
-        T top = keys[best];
-        consider(keys, ra + cb, top, best);
-        consider(keys, rb + ca, top, best);
-        consider(keys, rb + cb, top, best);
-        f(i * g.ow + j, best);
+        int32_t at = ra + p0[j];
+        T top = keys[at];
+        const int32_t cand[3] = {ra + p1[j], rb + p0[j], rb + p1[j]};
+        for (int32_t c : cand) {
+          const T k = keys[c];
+          const bool take = (k > top) | ((k != k) & (top == top));
+          top = take ? k : top;
+          at = take ? c : at;
+        }
+        out[j] = at;
       }
+      for (int64_t j = 0; j < g.ow; ++j) f(i * g.ow + j, int64_t(best[size_t(j)]));
     }
     return;
   }
