@@ -1,9 +1,10 @@
 // aegraph's convolutions against oneDNN's, layer by layer: every convolution of the conv, upconv
 // and convdae models at batch 150, each of its three products (forward, the input's gradient,
 // the filters' gradient), on 2 threads. oneDNN (Debian's libdnnl, the library PyTorch's CPU
-// convolutions run on) gets NCHW tensors as PyTorch hands them over and picks its own weight
-// layout; the weight reorders it needs are timed, as they are in PyTorch. Built when `make
-// bench-deps` has installed libdnnl-dev; docs/benchmarks.md has the numbers.
+// convolutions run on) runs twice: on NCHW tensors as PyTorch hands them over, and in its own
+// blocked layouts (below). It picks its own weight layout; the weight reorders it needs are
+// timed, as they are in PyTorch. Built when `make bench-deps` has installed libdnnl-dev;
+// docs/benchmarks.md has the numbers.
 //
 // A layer is named by its image side and its map side: C x H -> F, kernel k, stride s, padding p
 // (a transposed convolution of the upconv decoder is the same layer read the other way: its
@@ -64,7 +65,11 @@ void BM_aegraph(benchmark::State& state, const Layer* l, Product what, bool dire
   state.counters["images/s"] = benchmark::Counter(double(batch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_onednn(benchmark::State& state, const Layer* l, Product what) {
+// blocked = false: NCHW activations, as PyTorch hands its tensors over (oneDNN then unfolds and
+// runs its own GEMM, "gemm:jit"); true: every tensor in the layout oneDNN prefers (nChw16c and
+// the like: its direct AVX-512 kernels), converted once outside the timing, as a framework that
+// kept oneDNN's layouts between layers would. Either way the weights' reorder is timed.
+void BM_onednn(benchmark::State& state, const Layer* l, Product what, bool blocked) {
   set_num_threads(2);  // oneDNN's OpenMP runtime follows omp_set_num_threads
   using namespace dnnl;
   using tag = memory::format_tag;
@@ -74,20 +79,30 @@ void BM_onednn(benchmark::State& state, const Layer* l, Product what) {
   const int64_t o = l->o();
   const memory::dims x_dims{batch, l->c, l->h, l->h}, w_dims{l->f, l->c, l->k, l->k}, y_dims{batch, l->f, o, o};
   const memory::dims strides{l->s, l->s}, pad{l->p, l->p};
-  const memory::desc x_md(x_dims, f32, tag::nchw), y_md(y_dims, f32, tag::nchw), w_plain(w_dims, f32, tag::oihw),
-      w_any(w_dims, f32, tag::any);
-  memory x(x_md, eng), y(y_md, eng), w(w_plain, eng);
-  fill(static_cast<float*>(x.get_data_handle()), batch * l->c * l->h * l->h);
-  fill(static_cast<float*>(y.get_data_handle()), batch * l->f * o * o);
+  const memory::desc x_plain(x_dims, f32, tag::nchw), y_plain(y_dims, f32, tag::nchw),
+      w_plain(w_dims, f32, tag::oihw), w_any(w_dims, f32, tag::any);
+  const memory::desc x_md = blocked ? memory::desc(x_dims, f32, tag::any) : x_plain,
+                     y_md = blocked ? memory::desc(y_dims, f32, tag::any) : y_plain;
+  memory xp(x_plain, eng), yp(y_plain, eng), w(w_plain, eng);
+  fill(static_cast<float*>(xp.get_data_handle()), batch * l->c * l->h * l->h);
+  fill(static_cast<float*>(yp.get_data_handle()), batch * l->f * o * o);
   fill(static_cast<float*>(w.get_data_handle()), l->f * l->c * l->k * l->k);
   const convolution_forward::primitive_desc fwd_pd(
       convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, x_md, w_any, y_md,
                                 strides, pad, pad),
       eng);
+  // An activation in the layout a primitive wants, converted once, before the timing.
+  auto in_layout = [&](const memory::desc& want, memory& plain) {
+    if (want == plain.get_desc()) return plain;
+    memory m(want, eng);
+    reorder(plain, m).execute(s, plain, m);
+    s.wait();
+    return m;
+  };
   state.SetLabel(fwd_pd.impl_info_str());
   if (what == forward) {
     convolution_forward conv(fwd_pd);
-    memory wk(fwd_pd.weights_desc(), eng);
+    memory wk(fwd_pd.weights_desc(), eng), x = in_layout(fwd_pd.src_desc(), xp), y(fwd_pd.dst_desc(), eng);
     for (auto _ : state) {
       reorder(w, wk).execute(s, w, wk);
       conv.execute(s, {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, wk}, {DNNL_ARG_DST, y}});
@@ -99,7 +114,7 @@ void BM_onednn(benchmark::State& state, const Layer* l, Product what) {
         fwd_pd);
     state.SetLabel(pd.impl_info_str());
     convolution_backward_data conv(pd);
-    memory wk(pd.weights_desc(), eng);
+    memory wk(pd.weights_desc(), eng), y = in_layout(pd.diff_dst_desc(), yp), x(pd.diff_src_desc(), eng);
     for (auto _ : state) {
       reorder(w, wk).execute(s, w, wk);
       conv.execute(s, {{DNNL_ARG_DIFF_DST, y}, {DNNL_ARG_WEIGHTS, wk}, {DNNL_ARG_DIFF_SRC, x}});
@@ -111,7 +126,7 @@ void BM_onednn(benchmark::State& state, const Layer* l, Product what) {
         fwd_pd);
     state.SetLabel(pd.impl_info_str());
     convolution_backward_weights conv(pd);
-    memory wk(pd.diff_weights_desc(), eng);
+    memory wk(pd.diff_weights_desc(), eng), x = in_layout(pd.src_desc(), xp), y = in_layout(pd.diff_dst_desc(), yp);
     for (auto _ : state) {
       conv.execute(s, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, y}, {DNNL_ARG_DIFF_WEIGHTS, wk}});
       reorder(wk, w).execute(s, wk, w);
@@ -122,7 +137,7 @@ void BM_onednn(benchmark::State& state, const Layer* l, Product what) {
 }
 
 // Side by side: for each layer and product, aegraph (its own choice of path), aegraph unfolded +
-// OpenBLAS, then oneDNN.
+// OpenBLAS, oneDNN on NCHW tensors, oneDNN in its own layouts.
 const int registered = [] {
   for (const Layer& l : layers)
     for (Product p : {forward, input_grad, filter_grad}) {
@@ -135,7 +150,11 @@ const int registered = [] {
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
       benchmark::RegisterBenchmark(fmt::format("BM_conv/{}/{}/onednn", l.name, product_name[p]).c_str(), BM_onednn, &l,
-                                   p)
+                                   p, false)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseRealTime();
+      benchmark::RegisterBenchmark(fmt::format("BM_conv/{}/{}/onednn_blocked", l.name, product_name[p]).c_str(),
+                                   BM_onednn, &l, p, true)
           ->Unit(benchmark::kMicrosecond)
           ->UseRealTime();
     }
