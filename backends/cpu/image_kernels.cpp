@@ -206,24 +206,29 @@ void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const
   for (; o < outs; ++o) correlate_block<1>(f, padded, sources, k, offset.data(), o, out);
 }
 
-// k[o, s, u, v] += sum_i g[o, i] padded[s, i + u wp + v] (g on the padded width, zero past ow):
-// for OB outputs (1 or 2) and one source at a time, every tap's partial sums in one vector each
-// (registers), then each tap's lanes added in order.
+// k[o, s, u, v] += sum_{n, i} g_n[o, i] padded_n[s, i + u wp + v] over `images` images (their padded
+// planes `image_stride` apart, their maps `map_stride` apart; g on the padded width, zero past
+// ow): for OB outputs (1 or 2) and one source at a time, every tap's partial sums in one vector
+// each (registers) over all the images, then each tap's lanes added in order.
 template <int OB, int TAPS, class T>
-void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, int64_t s, const T* __restrict g,
-                             int64_t o, int64_t sources, const int64_t* offset, T* __restrict k) {
+void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, int64_t image_stride, int64_t s,
+                             const T* __restrict g, int64_t map_stride, int64_t images, int64_t o, int64_t sources,
+                             const int64_t* offset, T* __restrict k) {
   constexpr int64_t lanes = vec_lanes<T>;
   const int64_t len = f.out_len();
   Vec<T> acc[OB][TAPS];
   for (int ob = 0; ob < OB; ++ob)
     for (int t = 0; t < TAPS; ++t) acc[ob][t] = Vec<T>{};
-  const T* xs = padded + s * f.stride();
-  for (int64_t i0 = 0; i0 < len; i0 += lanes) {
-    Vec<T> gv[OB];
-    for (int ob = 0; ob < OB; ++ob) gv[ob] = load(g + (o + ob) * len + i0);
-    for (int t = 0; t < TAPS; ++t) {
-      const Vec<T> x = load(xs + offset[t] + i0);
-      for (int ob = 0; ob < OB; ++ob) acc[ob][t] += gv[ob] * x;
+  for (int64_t n = 0; n < images; ++n) {
+    const T* xs = padded + n * image_stride + s * f.stride();
+    const T* gn = g + n * map_stride;
+    for (int64_t i0 = 0; i0 < len; i0 += lanes) {
+      Vec<T> gv[OB];
+      for (int ob = 0; ob < OB; ++ob) gv[ob] = load(gn + (o + ob) * len + i0);
+      for (int t = 0; t < TAPS; ++t) {
+        const Vec<T> x = load(xs + offset[t] + i0);
+        for (int ob = 0; ob < OB; ++ob) acc[ob][t] += gv[ob] * x;
+      }
     }
   }
   for (int ob = 0; ob < OB; ++ob)
@@ -234,29 +239,34 @@ void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, in
     }
 }
 
+// The filter gradient of `images` images at once (layout as above), into k [outs, sources, kh, kw].
 template <class T>
 void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int64_t sources, const T* __restrict g,
-                            int64_t outs, T* __restrict k) {
+                            int64_t outs, int64_t images, T* __restrict k) {
   constexpr int64_t lanes = 16;
-  const int64_t len = f.out_len(), taps = f.kh * f.kw;
+  const int64_t len = f.out_len(), taps = f.kh * f.kw, image_stride = sources * f.stride(), map_stride = outs * len;
   std::vector<int64_t> offset;
   for (int64_t u = 0; u < f.kh; ++u)
     for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
   int64_t o = 0;
   if (taps == 9) {
     for (; o + 2 <= outs; o += 2)
-      for (int64_t s = 0; s < sources; ++s) correlate_filters_block<2, 9>(f, padded, s, g, o, sources, offset.data(), k);
+      for (int64_t s = 0; s < sources; ++s)
+        correlate_filters_block<2, 9>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
     for (; o < outs; ++o)
-      for (int64_t s = 0; s < sources; ++s) correlate_filters_block<1, 9>(f, padded, s, g, o, sources, offset.data(), k);
+      for (int64_t s = 0; s < sources; ++s)
+        correlate_filters_block<1, 9>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
   }
   for (; o < outs; ++o)
     for (int64_t s = 0; s < sources; ++s)
       for (int64_t t = 0; t < taps; ++t) {
-        const T* __restrict x = padded + s * f.stride() + offset[size_t(t)];
-        const T* __restrict go = g + o * len;
         T acc[lanes] = {};
-        for (int64_t i = 0; i < len; i += lanes)
-          for (int64_t l = 0; l < lanes; ++l) acc[l] += go[i + l] * x[i + l];
+        for (int64_t n = 0; n < images; ++n) {
+          const T* __restrict x = padded + n * image_stride + s * f.stride() + offset[size_t(t)];
+          const T* __restrict go = g + n * map_stride + o * len;
+          for (int64_t i = 0; i < len; i += lanes)
+            for (int64_t l = 0; l < lanes; ++l) acc[l] += go[i + l] * x[i + l];
+        }
         T total = 0;
         for (int64_t l = 0; l < lanes; ++l) total += acc[l];
         k[(o * sources + s) * taps + t] += total;
@@ -372,22 +382,27 @@ void filter_grad(const KernelCall& c) {
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t k = 0; k < groups; ++k) {
     T* acc = partial.data() + k * size;
-    if (direct) std::fill(acc, acc + size, T(0));
-    for (int64_t n = k * filter_grad_group; n < std::min(g.n, (k + 1) * filter_grad_group); ++n) {
-      const T* xn = x + n * g.c * g.image_plane();
-      if (direct) {
-        const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
-        T* padded = scratch<T>(size_t(g.c * fp.stride() + g.f * fp.out_len()));
-        T* gflat = padded + g.c * fp.stride();
-        pad_planes(fp, xn, g.c, padded);
-        std::fill(gflat, gflat + g.f * fp.out_len(), T(0));  // zero past ow on the padded width
+    const int64_t n0 = k * filter_grad_group, n1 = std::min(g.n, (k + 1) * filter_grad_group);
+    if (direct) {  // the group's images padded side by side, then one pass of register blocks over all of them
+      const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
+      const int64_t image_len = g.c * fp.stride(), map_len = g.f * fp.out_len();
+      T* padded = scratch<T>(size_t((n1 - n0) * (image_len + map_len)));
+      T* gflat = padded + (n1 - n0) * image_len;
+      std::fill(gflat, gflat + (n1 - n0) * map_len, T(0));  // zero past ow on the padded width
+      for (int64_t n = n0; n < n1; ++n) {
+        pad_planes(fp, x + n * g.c * g.image_plane(), g.c, padded + (n - n0) * image_len);
         const T* yn = y + n * g.f * g.map_plane();
         for (int64_t f = 0; f < g.f; ++f)
           for (int64_t i = 0; i < g.oh; ++i)
-            std::copy(yn + (f * g.oh + i) * g.ow, yn + (f * g.oh + i + 1) * g.ow, gflat + f * fp.out_len() + i * fp.wp());
-        correlate_flat_filters(fp, padded, g.c, gflat, g.f, acc);
-        continue;
+            std::copy(yn + (f * g.oh + i) * g.ow, yn + (f * g.oh + i + 1) * g.ow,
+                      gflat + (n - n0) * map_len + f * fp.out_len() + i * fp.wp());
       }
+      std::fill(acc, acc + size, T(0));
+      correlate_flat_filters(fp, padded, g.c, gflat, g.f, n1 - n0, acc);
+      continue;
+    }
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* xn = x + n * g.c * g.image_plane();
       const T* cols = xn;
       if (!identity) {
         T* buf = scratch<T>(size_t(g.patch() * g.map_plane()));
