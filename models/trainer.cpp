@@ -294,9 +294,10 @@ std::pair<std::vector<float>, std::vector<float>> Trainer::denoise(const float* 
   if (!noisy.valid() || n == 0) return {};
   Value out = sigmoid(model_.logits(p, noisy));
   Executor ex(compile({noisy, out}), model_.device());
-  float* x = ex.input(b.x).ptr<float>();
-  std::copy(images, images + n * model_.input_dim(), x);
-  if (b.corrupted.valid()) model_.corrupt_on_host(x, ex.input(b.corrupted).ptr<float>(), n, model_.input_dim(), 0);
+  // The clean images feed the graph unless the corruption is done on the host (then only its result does).
+  if (ex.plan().storage[size_t(b.x.id)] == Storage::input)
+    std::copy(images, images + n * model_.input_dim(), ex.input(b.x).ptr<float>());
+  if (b.corrupted.valid()) model_.corrupt_on_host(images, ex.input(b.corrupted).ptr<float>(), n, model_.input_dim(), 0);
   ex.run();
   HostTensor a = ex.read(noisy), r = ex.read(out);
   return {std::vector<float>(a.ptr<float>(), a.ptr<float>() + a.numel()),

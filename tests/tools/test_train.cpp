@@ -183,6 +183,9 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
       {"--model", "sae", "--sizes", "784,32,8", "--classes", "10"},
       {"--model", "deep", "--sizes", "784,32,16,4", "--tied", "--optimiser", "adam"},
       {"--model", "ae", "--sizes", "784,16", "--loss", "mse", "--optimiser", "sgd", "--momentum", "0.9", "--lr", "0.5"},
+      {"--model", "conv"},
+      {"--model", "upconv"},
+      {"--model", "convdae", "--noise-level", "0.3"},
   };
   for (size_t v = 0; v < variants.size(); ++v) {
     const std::string out = tmp.file("run" + std::to_string(v));
@@ -192,7 +195,14 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
     INFO(r.command);
     check_finite(metrics, "test_loss");
     check_finite(metrics, "test_bce");
-    if (variants[v][1] == "sae") {
+    const std::string kind = variants[v][1];
+    check_png(out + "/reconstructions.png");
+    check_png(out + "/filters.png");  // the convolutional models: their first convolution's 3x3 filters
+    if (kind == "dae" || kind == "convdae") {  // test images, corrupted copies, reconstructions from them
+      check_png(out + "/denoising.png");
+      CHECK(read_file(out + "/report.html").find("src=\"denoising.png\"") != std::string::npos);
+    }
+    if (kind == "sae") {
       // Pretraining per block, fine-tuning, then the classifier: 4 phases of one epoch.
       CHECK(metrics["epochs"].size() == 4);
       check_finite(metrics, "test_error");
