@@ -1,4 +1,4 @@
-// Image kernels on the CPU (ops/image.h has the geometry). Two ways to run a convolution:
+// Image kernels on the CPU (ops/image.h has the geometry). Three ways to run a convolution:
 //
 // Direct (stride 1, more than one input channel: every layer of the conv models but the first):
 // each image's planes are copied zero-padded into flat rows so that every filter tap is one
@@ -7,8 +7,11 @@
 // transpose is the same loop over the flipped, channel-swapped filters; the filter gradient keeps
 // one vector of partial sums per tap for two output channels at a time.
 //
-// Unfolded ("im2col") + OpenBLAS otherwise: image n's patches become the columns of
-// cols [C kh kw, oh ow], and with the filters seen as a matrix W [F, C kh kw]:
+// Strided (upconv's decoder): the same loops over the image's s^2 phase planes (below).
+//
+// Unfolded ("im2col") + OpenBLAS otherwise (a stride-1 layer reading one channel): image n's
+// patches become the columns of cols [C kh kw, oh ow], and with the filters seen as a matrix
+// W [F, C kh kw]:
 //   conv2d              y_n = W cols_n (+ b)                     one product per image
 //   conv_transpose2d    x_n = fold(W^T y_n) (+ b)                one product, then the adjoint of unfolding
 //   conv2d_filter_grad  W   = sum_n y_n cols_n^T                 summed in a fixed order (below)
@@ -249,14 +252,16 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
   for (int64_t u = 0; u < f.kh; ++u)
     for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
   int64_t o = 0;
-  if (taps == 9) {
+  auto blocks = [&]<int TAPS>() {
     for (; o + 2 <= outs; o += 2)
       for (int64_t s = 0; s < sources; ++s)
-        correlate_filters_block<2, 9>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
+        correlate_filters_block<2, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
     for (; o < outs; ++o)
       for (int64_t s = 0; s < sources; ++s)
-        correlate_filters_block<1, 9>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
-  }
+        correlate_filters_block<1, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
+  };
+  if (taps == 9) blocks.template operator()<9>();  // 3x3 filters
+  if (taps == 4) blocks.template operator()<4>();  // 4x4 filters at stride 2, as phases (below)
   for (; o < outs; ++o)
     for (int64_t s = 0; s < sources; ++s)
       for (int64_t t = 0; t < taps; ++t) {
@@ -297,16 +302,90 @@ std::vector<T> flipped_filters(const ConvGeometry& g, const T* w) {
   return k;
 }
 
+// ---- Strided convolutions as stride-1 ones over phase planes ----
+// With stride s, tap (u, v) = (s a + r, s b + q) of output (i, j) reads padded pixel (s (i + a) + r,
+// s (j + b) + q), which is pixel (i + a, j + b) of phase plane (r, q): the padded image's rows r,
+// r + s, ... and columns q, q + s, .... A strided convolution is therefore a stride-1 one whose
+// sources are the C s^2 phase planes and whose filters are the ceil(kh / s) x ceil(kw / s)
+// sub-filters w[., ., s a + r, s b + q], and it runs on the direct loops above.
+struct Phases {
+  int64_t s, ka, kb, ph, pw;  // stride, sub-filter size, phase plane size
+  int64_t planes(int64_t channels) const { return channels * s * s; }
+};
+Phases phases_of(const ConvGeometry& g) {
+  const int64_t s = g.stride;
+  return Phases{s, (g.kh + s - 1) / s, (g.kw + s - 1) / s, (g.h + 2 * g.pad + s - 1) / s, (g.w + 2 * g.pad + s - 1) / s};
+}
+
+// The phase planes of one image x [c, h, w], laid out as FlatPlanes{ph, pw, 0, 0, ka, kb} sources.
+template <class T>
+void phase_planes(const ConvGeometry& g, const Phases& P, const FlatPlanes& fp, const T* x, T* dst) {
+  std::fill(dst, dst + P.planes(g.c) * fp.stride(), T(0));
+  for (int64_t c = 0; c < g.c; ++c)
+    for (int64_t r = 0; r < P.s; ++r)
+      for (int64_t q = 0; q < P.s; ++q) {
+        T* plane = dst + ((c * P.s + r) * P.s + q) * fp.stride();
+        for (int64_t m = 0; m < P.ph; ++m) {
+          const int64_t row = P.s * m + r - g.pad;
+          if (row < 0 || row >= g.h) continue;
+          for (int64_t n = 0; n < P.pw; ++n) {
+            const int64_t col = P.s * n + q - g.pad;
+            if (col >= 0 && col < g.w) plane[m * fp.wp() + n] = x[(c * g.h + row) * g.w + col];
+          }
+        }
+      }
+}
+
+// w[f, c, s a + r, s b + q] as k[f, (c, r, q), a, b] (flipped = false: for the forward product and
+// the filter gradient) or, flipped and with outputs and sources swapped, as k[(c, r, q), f, ka - 1 - a,
+// kb - 1 - b] (for the transpose); zero where s a + r or s b + q falls past the filter.
+template <class T>
+std::vector<T> phase_filters(const ConvGeometry& g, const Phases& P, const T* w, bool flipped) {
+  const int64_t sources = P.planes(g.c), taps = P.ka * P.kb;
+  std::vector<T> k(size_t(g.f * sources * taps), T(0));
+  for (int64_t f = 0; f < g.f; ++f)
+    for (int64_t c = 0; c < g.c; ++c)
+      for (int64_t u = 0; u < g.kh; ++u)
+        for (int64_t v = 0; v < g.kw; ++v) {
+          const int64_t src = (c * P.s + u % P.s) * P.s + v % P.s, a = u / P.s, b = v / P.s;
+          const size_t at = flipped ? size_t(((src * g.f + f) * P.ka + (P.ka - 1 - a)) * P.kb + (P.kb - 1 - b))
+                                    : size_t(((f * sources + src) * P.ka + a) * P.kb + b);
+          k[at] = w[((f * g.c + c) * g.kh + u) * g.kw + v];
+        }
+  return k;
+}
+
+// Strided products run as phases where the direct loops apply (every strided layer of upconv).
+bool runs_phases(const ConvGeometry& g) {
+  if (!direct_allowed || g.stride < 2) return false;
+  const Phases P = phases_of(g);
+  return P.ph - P.ka + 1 >= g.oh && P.pw - P.kb + 1 >= g.ow;
+}
+
 template <class T>
 void conv2d(const KernelCall& c) {
   const ConvGeometry g = conv_geometry(c.in[0].shape, c.in[1].shape, c.out.shape, c.node->attrs);
   const T *x = c.in[0].ptr<T>(), *w = c.in[1].ptr<T>(), *b = c.nin == 3 ? c.in[2].ptr<T>() : nullptr;
   T* y = c.out.ptr<T>();
-  const bool identity = unfold_is_identity(g), direct = runs_direct(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
+  const Phases P = phases_of(g);
+  const std::vector<T> kp = phased ? phase_filters(g, P, w, false) : std::vector<T>();
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.c * g.image_plane();
     T* yn = y + n * g.f * g.map_plane();
+    if (phased) {
+      const FlatPlanes fp{P.ph, P.pw, 0, 0, P.ka, P.kb};
+      T* planes = scratch<T>(size_t(P.planes(g.c) * fp.stride() + g.f * fp.out_len()));
+      T* flat = planes + P.planes(g.c) * fp.stride();
+      phase_planes(g, P, fp, xn, planes);
+      correlate_flat(fp, planes, P.planes(g.c), kp.data(), flat, g.f);
+      for (int64_t f = 0; f < g.f; ++f)
+        for (int64_t i = 0; i < g.oh; ++i)
+          for (int64_t j = 0; j < g.ow; ++j)
+            yn[(f * g.oh + i) * g.ow + j] = (b ? b[f] : T(0)) + flat[f * fp.out_len() + i * fp.wp() + j];
+      continue;
+    }
     const T* cols = xn;
     if (!identity && !direct) {
       T* buf = scratch<T>(size_t(g.patch() * g.map_plane()));
@@ -335,13 +414,33 @@ void conv_transpose2d(const KernelCall& c) {
   const ConvGeometry g = conv_geometry(c.out.shape, c.in[1].shape, c.in[0].shape, c.node->attrs);
   const T *y = c.in[0].ptr<T>(), *w = c.in[1].ptr<T>(), *b = c.nin == 3 ? c.in[2].ptr<T>() : nullptr;
   T* x = c.out.ptr<T>();
-  const bool identity = unfold_is_identity(g), direct = runs_direct(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
   const std::vector<T> flipped = direct ? flipped_filters(g, w) : std::vector<T>();
+  const Phases P = phases_of(g);
+  const std::vector<T> kp = phased ? phase_filters(g, P, w, true) : std::vector<T>();
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();
     T* xn = x + n * g.c * g.image_plane();
     fill_rows(xn, g.c, g.image_plane(), b);
+    if (phased) {  // each phase plane of the padded image is a stride-1 transpose of the map
+      const FlatPlanes fp{g.oh, g.ow, P.ka - 1, P.kb - 1, P.ka, P.kb};
+      T* padded = scratch<T>(size_t(g.f * fp.stride() + P.planes(g.c) * fp.out_len()));
+      T* flat = padded + g.f * fp.stride();
+      pad_planes(fp, yn, g.f, padded);
+      correlate_flat(fp, padded, g.f, kp.data(), flat, P.planes(g.c));
+      for (int64_t ch = 0; ch < g.c; ++ch)
+        for (int64_t i = 0; i < g.h; ++i) {
+          const int64_t r = (i + g.pad) % P.s, m = (i + g.pad) / P.s;
+          if (m >= fp.oh()) continue;
+          for (int64_t j = 0; j < g.w; ++j) {
+            const int64_t q = (j + g.pad) % P.s, nn = (j + g.pad) / P.s;
+            if (nn < fp.ow())
+              xn[(ch * g.h + i) * g.w + j] += flat[((ch * P.s + r) * P.s + q) * fp.out_len() + m * fp.wp() + nn];
+          }
+        }
+      continue;
+    }
     if (direct) {
       const FlatPlanes fp{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw};
       T* padded = scratch<T>(size_t(g.f * fp.stride() + g.c * fp.out_len()));
@@ -378,11 +477,38 @@ void filter_grad(const KernelCall& c) {
     return;
   }
   std::vector<T> partial(size_t(groups * size));
-  const bool identity = unfold_is_identity(g), direct = runs_direct(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
+  const Phases P = phases_of(g);
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t k = 0; k < groups; ++k) {
     T* acc = partial.data() + k * size;
     const int64_t n0 = k * filter_grad_group, n1 = std::min(g.n, (k + 1) * filter_grad_group);
+    if (phased) {  // the sub-filters' gradients over the phase planes, then put back in place
+      const FlatPlanes fp{P.ph, P.pw, 0, 0, P.ka, P.kb};
+      const int64_t sources = P.planes(g.c), image_len = sources * fp.stride(), map_len = g.f * fp.out_len();
+      const int64_t sub = g.f * sources * P.ka * P.kb;
+      T* planes = scratch<T>(size_t((n1 - n0) * (image_len + map_len) + sub));
+      T* gflat = planes + (n1 - n0) * image_len;
+      T* kp = gflat + (n1 - n0) * map_len;
+      std::fill(gflat, kp + sub, T(0));
+      for (int64_t n = n0; n < n1; ++n) {
+        phase_planes(g, P, fp, x + n * g.c * g.image_plane(), planes + (n - n0) * image_len);
+        const T* yn = y + n * g.f * g.map_plane();
+        for (int64_t f = 0; f < g.f; ++f)
+          for (int64_t i = 0; i < g.oh; ++i)
+            std::copy(yn + (f * g.oh + i) * g.ow, yn + (f * g.oh + i + 1) * g.ow,
+                      gflat + (n - n0) * map_len + f * fp.out_len() + i * fp.wp());
+      }
+      correlate_flat_filters(fp, planes, sources, gflat, g.f, n1 - n0, kp);
+      for (int64_t f = 0; f < g.f; ++f)
+        for (int64_t ch = 0; ch < g.c; ++ch)
+          for (int64_t u = 0; u < g.kh; ++u)
+            for (int64_t v = 0; v < g.kw; ++v) {
+              const int64_t src = (ch * P.s + u % P.s) * P.s + v % P.s;
+              acc[((f * g.c + ch) * g.kh + u) * g.kw + v] = kp[((f * sources + src) * P.ka + u / P.s) * P.kb + v / P.s];
+            }
+      continue;
+    }
     if (direct) {  // the group's images padded side by side, then one pass of register blocks over all of them
       const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
       const int64_t image_len = g.c * fp.stride(), map_len = g.f * fp.out_len();
