@@ -201,9 +201,11 @@ TEST_CASE("the convolutional autoencoders learn, and their gradients match centr
     CHECK(model->encode(p, b.x).shape() == Shape{2, 128});
     Value loss = model->loss(p, b, 0);
     Generated d = generated_digits(2, 784);
-    const double error = max_gradient_error(p, loss, [&](Executor& ex) {
-      feed_input(ex, b.x, std::vector<double>(d.images.begin(), d.images.end()));
-    });
+    // Every 7th element of each parameter, its first among them: about 1400 of the
+    // 9642 weights and biases (all of them made this the slowest test of the sanitizer build).
+    const double error = max_gradient_error(
+        p, loss, [&](Executor& ex) { feed_input(ex, b.x, std::vector<double>(d.images.begin(), d.images.end())); },
+        1e-6, 7);
     CHECK(error < 1e-5);
   }
 }
