@@ -102,8 +102,10 @@ void fold_add(const ConvGeometry& g, const T* cols, T* x) {
       }
 }
 
-// A per-thread scratch buffer that only grows.
-template <class T>
+// A per-thread scratch buffer that only grows, so a run allocates nothing once the first has.
+// Slot 0 is for the work of one thread task; slot 1 for what the calling thread prepares before
+// a parallel loop and the tasks then read (the calling thread runs a task too, in slot 0).
+template <class T, int Slot = 0>
 T* scratch(size_t n) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < n) buffer.resize(n);
@@ -134,6 +136,9 @@ struct FlatPlanes {
   // One padded plane with the spare zeros the last block's taps read.
   int64_t stride() const { return out_len() + (kh - 1) * wp() + kw; }
 };
+
+// Filter tap t = u kw + v reads the padded plane u wp + v positions after the output it adds to.
+inline int64_t tap_offset(const FlatPlanes& f, int64_t t) { return t / f.kw * f.wp() + t % f.kw; }
 
 template <class T>
 void pad_planes(const FlatPlanes& f, const T* src, int64_t planes, T* dst) {
@@ -170,12 +175,12 @@ inline Vec<T> load(const T* p) {
 template <class T>
 inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof v); }
 
-// out[o, k] = sum_{s, t} k[o, s, t] padded[s, k + offset[t]] for outputs o0 .. o0 + OB - 1, with
+// out[o, k] = sum_{s, t} k[o, s, t] padded[s, k + tap_offset(t)] for outputs o0 .. o0 + OB - 1, with
 // tap t = (u, v) at offset u wp + v. A register block of OB outputs x 32 positions accumulates
 // over every source and tap before it is stored; each sum runs over s, then u, then v.
 template <int OB, class T>
 void correlate_block(const FlatPlanes& f, const T* __restrict padded, int64_t sources, const T* __restrict k,
-                     const int64_t* offset, int64_t o0, T* __restrict out) {
+                     int64_t o0, T* __restrict out) {
   constexpr int64_t lanes = vec_lanes<T>, nv = flat_block / lanes;
   const int64_t taps = f.kh * f.kw, len = f.out_len();
   for (int64_t i0 = 0; i0 < len; i0 += flat_block) {
@@ -185,14 +190,16 @@ void correlate_block(const FlatPlanes& f, const T* __restrict padded, int64_t so
     for (int64_t s = 0; s < sources; ++s) {
       const T* xs = padded + s * f.stride() + i0;
       const T* ks = k + (o0 * sources + s) * taps;
-      for (int64_t t = 0; t < taps; ++t) {
-        Vec<T> x[nv];
-        for (int64_t n = 0; n < nv; ++n) x[n] = load(xs + offset[t] + n * lanes);
-        for (int ob = 0; ob < OB; ++ob) {
-          const T wv = ks[ob * sources * taps + t];
-          for (int64_t n = 0; n < nv; ++n) acc[ob][n] += wv * x[n];
+      for (int64_t u = 0, t = 0; u < f.kh; ++u)
+        for (int64_t v = 0; v < f.kw; ++v, ++t) {
+          const T* xt = xs + u * f.wp() + v;
+          Vec<T> x[nv];
+          for (int64_t n = 0; n < nv; ++n) x[n] = load(xt + n * lanes);
+          for (int ob = 0; ob < OB; ++ob) {
+            const T wv = ks[ob * sources * taps + t];
+            for (int64_t n = 0; n < nv; ++n) acc[ob][n] += wv * x[n];
+          }
         }
-      }
     }
     for (int ob = 0; ob < OB; ++ob)
       for (int64_t n = 0; n < nv; ++n) store(out + (o0 + ob) * len + i0 + n * lanes, acc[ob][n]);
@@ -201,12 +208,9 @@ void correlate_block(const FlatPlanes& f, const T* __restrict padded, int64_t so
 
 template <class T>
 void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const T* k, T* out, int64_t outs) {
-  std::vector<int64_t> offset;
-  for (int64_t u = 0; u < f.kh; ++u)
-    for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
   int64_t o = 0;
-  for (; o + 4 <= outs; o += 4) correlate_block<4>(f, padded, sources, k, offset.data(), o, out);
-  for (; o < outs; ++o) correlate_block<1>(f, padded, sources, k, offset.data(), o, out);
+  for (; o + 4 <= outs; o += 4) correlate_block<4>(f, padded, sources, k, o, out);
+  for (; o < outs; ++o) correlate_block<1>(f, padded, sources, k, o, out);
 }
 
 // k[o, s, u, v] += sum_{n, i} g_n[o, i] padded_n[s, i + u wp + v] over `images` images (their padded
@@ -216,9 +220,11 @@ void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const
 template <int OB, int TAPS, class T>
 void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, int64_t image_stride, int64_t s,
                              const T* __restrict g, int64_t map_stride, int64_t images, int64_t o, int64_t sources,
-                             const int64_t* offset, T* __restrict k) {
+                             T* __restrict k) {
   constexpr int64_t lanes = vec_lanes<T>;
   const int64_t len = f.out_len();
+  int64_t offset[TAPS];
+  for (int t = 0; t < TAPS; ++t) offset[t] = tap_offset(f, t);
   Vec<T> acc[OB][TAPS];
   for (int ob = 0; ob < OB; ++ob)
     for (int t = 0; t < TAPS; ++t) acc[ob][t] = Vec<T>{};
@@ -248,17 +254,14 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
                             int64_t outs, int64_t images, T* __restrict k) {
   constexpr int64_t lanes = 16;
   const int64_t len = f.out_len(), taps = f.kh * f.kw, image_stride = sources * f.stride(), map_stride = outs * len;
-  std::vector<int64_t> offset;
-  for (int64_t u = 0; u < f.kh; ++u)
-    for (int64_t v = 0; v < f.kw; ++v) offset.push_back(u * f.wp() + v);
   int64_t o = 0;
   auto blocks = [&]<int TAPS>() {
     for (; o + 2 <= outs; o += 2)
       for (int64_t s = 0; s < sources; ++s)
-        correlate_filters_block<2, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
+        correlate_filters_block<2, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, k);
     for (; o < outs; ++o)
       for (int64_t s = 0; s < sources; ++s)
-        correlate_filters_block<1, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset.data(), k);
+        correlate_filters_block<1, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, k);
   };
   if (taps == 9) blocks.template operator()<9>();  // 3x3 filters
   if (taps == 4) blocks.template operator()<4>();  // 4x4 filters at stride 2, as phases (below)
@@ -267,7 +270,7 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
       for (int64_t t = 0; t < taps; ++t) {
         T acc[lanes] = {};
         for (int64_t n = 0; n < images; ++n) {
-          const T* __restrict x = padded + n * image_stride + s * f.stride() + offset[size_t(t)];
+          const T* __restrict x = padded + n * image_stride + s * f.stride() + tap_offset(f, t);
           const T* __restrict go = g + n * map_stride + o * len;
           for (int64_t i = 0; i < len; i += lanes)
             for (int64_t l = 0; l < lanes; ++l) acc[l] += go[i + l] * x[i + l];
@@ -286,20 +289,6 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
 std::atomic<bool> direct_allowed{true};
 bool runs_direct(const ConvGeometry& g) {
   return direct_allowed && g.stride == 1 && g.pad < g.kh && g.pad < g.kw && g.c > 1;
-}
-
-// conv_transpose2d at stride 1 as a correlation of the map with the flipped, channel-swapped
-// filters: k'[c, f, u, v] = w[f, c, kh - 1 - u, kw - 1 - v], padding kh - 1 - p.
-template <class T>
-std::vector<T> flipped_filters(const ConvGeometry& g, const T* w) {
-  std::vector<T> k(size_t(g.f * g.patch()));
-  for (int64_t f = 0; f < g.f; ++f)
-    for (int64_t c = 0; c < g.c; ++c)
-      for (int64_t u = 0; u < g.kh; ++u)
-        for (int64_t v = 0; v < g.kw; ++v)
-          k[size_t(((c * g.f + f) * g.kh + (g.kh - 1 - u)) * g.kw + (g.kw - 1 - v))] =
-              w[((f * g.c + c) * g.kh + u) * g.kw + v];
-  return k;
 }
 
 // ---- Strided convolutions as stride-1 ones over phase planes ----
@@ -338,11 +327,14 @@ void phase_planes(const ConvGeometry& g, const Phases& P, const FlatPlanes& fp, 
 
 // w[f, c, s a + r, s b + q] as k[f, (c, r, q), a, b] (flipped = false: for the forward product and
 // the filter gradient) or, flipped and with outputs and sources swapped, as k[(c, r, q), f, ka - 1 - a,
-// kb - 1 - b] (for the transpose); zero where s a + r or s b + q falls past the filter.
+// kb - 1 - b] (for the transpose); zero where s a + r or s b + q falls past the filter. At stride 1
+// the flipped filters are the transpose's as a correlation: k[c, f, u, v] = w[f, c, kh-1-u, kw-1-v].
+// Written into the calling thread's slot-1 scratch, which the parallel loop after it reads.
 template <class T>
-std::vector<T> phase_filters(const ConvGeometry& g, const Phases& P, const T* w, bool flipped) {
+const T* phase_filters(const ConvGeometry& g, const Phases& P, const T* w, bool flipped) {
   const int64_t sources = P.planes(g.c), taps = P.ka * P.kb;
-  std::vector<T> k(size_t(g.f * sources * taps), T(0));
+  T* k = scratch<T, 1>(size_t(g.f * sources * taps));
+  std::fill(k, k + g.f * sources * taps, T(0));
   for (int64_t f = 0; f < g.f; ++f)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t u = 0; u < g.kh; ++u)
@@ -369,7 +361,7 @@ void conv2d(const KernelCall& c) {
   T* y = c.out.ptr<T>();
   const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
   const Phases P = phases_of(g);
-  const std::vector<T> kp = phased ? phase_filters(g, P, w, false) : std::vector<T>();
+  const T* kp = phased ? phase_filters(g, P, w, false) : nullptr;
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.c * g.image_plane();
@@ -379,7 +371,7 @@ void conv2d(const KernelCall& c) {
       T* planes = scratch<T>(size_t(P.planes(g.c) * fp.stride() + g.f * fp.out_len()));
       T* flat = planes + P.planes(g.c) * fp.stride();
       phase_planes(g, P, fp, xn, planes);
-      correlate_flat(fp, planes, P.planes(g.c), kp.data(), flat, g.f);
+      correlate_flat(fp, planes, P.planes(g.c), kp, flat, g.f);
       for (int64_t f = 0; f < g.f; ++f)
         for (int64_t i = 0; i < g.oh; ++i)
           for (int64_t j = 0; j < g.ow; ++j)
@@ -415,9 +407,8 @@ void conv_transpose2d(const KernelCall& c) {
   const T *y = c.in[0].ptr<T>(), *w = c.in[1].ptr<T>(), *b = c.nin == 3 ? c.in[2].ptr<T>() : nullptr;
   T* x = c.out.ptr<T>();
   const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
-  const std::vector<T> flipped = direct ? flipped_filters(g, w) : std::vector<T>();
   const Phases P = phases_of(g);
-  const std::vector<T> kp = phased ? phase_filters(g, P, w, true) : std::vector<T>();
+  const T* kp = phased || direct ? phase_filters(g, P, w, true) : nullptr;  // flipped, at stride 1
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();
@@ -428,7 +419,7 @@ void conv_transpose2d(const KernelCall& c) {
       T* padded = scratch<T>(size_t(g.f * fp.stride() + P.planes(g.c) * fp.out_len()));
       T* flat = padded + g.f * fp.stride();
       pad_planes(fp, yn, g.f, padded);
-      correlate_flat(fp, padded, g.f, kp.data(), flat, P.planes(g.c));
+      correlate_flat(fp, padded, g.f, kp, flat, P.planes(g.c));
       for (int64_t ch = 0; ch < g.c; ++ch)
         for (int64_t i = 0; i < g.h; ++i) {
           const int64_t r = (i + g.pad) % P.s, m = (i + g.pad) / P.s;
@@ -447,7 +438,7 @@ void conv_transpose2d(const KernelCall& c) {
       T* flat = padded + g.f * fp.stride();
       pad_planes(fp, yn, g.f, padded);
       std::fill(flat, flat + g.c * fp.out_len(), T(0));
-      correlate_flat(fp, padded, g.f, flipped.data(), flat, g.c);
+      correlate_flat(fp, padded, g.f, kp, flat, g.c);
       for (int64_t c = 0; c < g.c; ++c)
         for (int64_t i = 0; i < g.h; ++i)
           for (int64_t j = 0; j < g.w; ++j) xn[(c * g.h + i) * g.w + j] += flat[c * fp.out_len() + i * fp.wp() + j];
@@ -476,12 +467,12 @@ void filter_grad(const KernelCall& c) {
     std::fill(out, out + size, T(0));
     return;
   }
-  std::vector<T> partial(size_t(groups * size));
+  T* partial = scratch<T, 1>(size_t(groups * size));
   const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
   const Phases P = phases_of(g);
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t k = 0; k < groups; ++k) {
-    T* acc = partial.data() + k * size;
+    T* acc = partial + k * size;
     const int64_t n0 = k * filter_grad_group, n1 = std::min(g.n, (k + 1) * filter_grad_group);
     if (phased) {  // the sub-filters' gradients over the phase planes, then put back in place
       const FlatPlanes fp{P.ph, P.pw, 0, 0, P.ka, P.kb};
@@ -539,20 +530,16 @@ void filter_grad(const KernelCall& c) {
            g.map_plane(), n == k * filter_grad_group ? T(0) : T(1), acc, g.patch());
     }
   }
-  std::copy(partial.begin(), partial.begin() + size, out);
+  std::copy(partial, partial + size, out);
   for (int64_t k = 1; k < groups; ++k)
     for (int64_t e = 0; e < size; ++e) out[e] += partial[size_t(k * size + e)];
 }
 
-// Pooling windows' bounds along one axis, clipped to the image: window i covers [lo[i], hi[i]).
+// Pooling windows' bounds along one axis, clipped to the image: window i covers [lo(i), hi(i)).
 struct WindowBounds {
-  std::vector<int64_t> lo, hi;
-  WindowBounds(int64_t out, int64_t len, int64_t kernel, int64_t stride, int64_t pad) : lo(size_t(out)), hi(size_t(out)) {
-    for (int64_t i = 0; i < out; ++i) {
-      lo[size_t(i)] = std::max<int64_t>(i * stride - pad, 0);
-      hi[size_t(i)] = std::min(i * stride - pad + kernel, len);
-    }
-  }
+  int64_t len, kernel, stride, pad;
+  int64_t lo(int64_t i) const { return std::max<int64_t>(i * stride - pad, 0); }
+  int64_t hi(int64_t i) const { return std::min(i * stride - pad + kernel, len); }
 };
 
 // Calls f(window index, arg-max position) for every window of one plane, in window order. The
@@ -575,11 +562,11 @@ void each_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBo
     c1.resize(size_t(g.ow));
     best.resize(size_t(g.ow));
     for (int64_t j = 0; j < g.ow; ++j) {
-      c0[size_t(j)] = int32_t(cols.lo[size_t(j)]);
-      c1[size_t(j)] = int32_t(cols.hi[size_t(j)] - 1);
+      c0[size_t(j)] = int32_t(cols.lo(j));
+      c1[size_t(j)] = int32_t(cols.hi(j) - 1);
     }
     for (int64_t i = 0; i < g.oh; ++i) {
-      const int32_t ra = int32_t(rows.lo[size_t(i)] * g.w), rb = int32_t((rows.hi[size_t(i)] - 1) * g.w);
+      const int32_t ra = int32_t(rows.lo(i) * g.w), rb = int32_t((rows.hi(i) - 1) * g.w);
       const int32_t* __restrict p0 = c0.data();
       const int32_t* __restrict p1 = c1.data();
       int32_t* __restrict out = best.data();
@@ -600,9 +587,9 @@ void each_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBo
     return;
   }
   for (int64_t i = 0; i < g.oh; ++i) {
-    const int64_t r0 = rows.lo[size_t(i)], r1 = rows.hi[size_t(i)];
+    const int64_t r0 = rows.lo(i), r1 = rows.hi(i);
     for (int64_t j = 0; j < g.ow; ++j) {
-      const int64_t c0 = cols.lo[size_t(j)], c1 = cols.hi[size_t(j)];
+      const int64_t c0 = cols.lo(j), c1 = cols.hi(j);
       int64_t best = r0 * g.w + c0;
       T top = keys[best];
       for (int64_t r = r0; r < r1; ++r)
@@ -615,7 +602,7 @@ void each_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBo
 template <class T>
 void max_pool(const KernelCall& c) {
   const PoolGeometry g = pool_geometry(c.in[0].shape, c.out.shape, c.node->attrs);
-  const WindowBounds rows(g.oh, g.h, g.kernel, g.stride, g.pad), cols(g.ow, g.w, g.kernel, g.stride, g.pad);
+  const WindowBounds rows{g.h, g.kernel, g.stride, g.pad}, cols{g.w, g.kernel, g.stride, g.pad};
   const T *keys = c.in[0].ptr<T>(), *values = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
 #pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
@@ -629,7 +616,7 @@ void max_pool(const KernelCall& c) {
 template <class T>
 void max_unpool(const KernelCall& c) {
   const PoolGeometry g = pool_geometry(c.in[0].shape, c.in[1].shape, c.node->attrs);
-  const WindowBounds rows(g.oh, g.h, g.kernel, g.stride, g.pad), cols(g.ow, g.w, g.kernel, g.stride, g.pad);
+  const WindowBounds rows{g.h, g.kernel, g.stride, g.pad}, cols{g.w, g.kernel, g.stride, g.pad};
   const T *keys = c.in[0].ptr<T>(), *grad = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)

@@ -348,3 +348,34 @@ TEST_CASE("a compiled training step runs without allocating", "[plan]") {
   for (int s = 0; s < 10; ++s) ex.run();
   CHECK(g_allocations.load() == before);
 }
+
+// The image kernels too: every CPU path (unfolded one-channel layer, direct stride-1 loops, strided
+// phases both ways, the filter gradients, pooling and upsampling) in one training step.
+TEST_CASE("a compiled convolutional training step runs without allocating", "[plan][image]") {
+#ifdef __SANITIZE_ADDRESS__
+  WARN("allocation counting is off under AddressSanitizer; the Release build checks this");
+  return;
+#endif
+  ParamStore store{Device::cpu, DType::f32, 1};
+  Graph g;
+  const std::vector<std::pair<const char*, Shape>> shapes = {
+      {"c1.w", {4, 1, 3, 3}}, {"c1.b", {4}}, {"c2.w", {4, 4, 3, 3}}, {"c2.b", {4}},
+      {"s.w", {4, 4, 4, 4}},  {"t.w", {4, 1, 4, 4}}, {"t.b", {1}}};
+  for (const auto& [name, shape] : shapes) store.add(name, shape, Init::Uniform(-0.2f, 0.2f));
+  std::vector<Value> ps;
+  for (int i = 0; i < int(shapes.size()); ++i) ps.push_back(store.value(g, i));
+  Value x = input(g, {12, 1, 16, 16}, "x");
+  Value h = max_pool2d(relu(conv2d(x, ps[0], ps[1], 1, 1)), 2, 2, 1);         // 9 x 9
+  h = upsample_nearest2d(relu(conv2d(h, ps[2], ps[3], 1, 1)), 2);             // 18 x 18
+  h = relu(conv2d(h, ps[4], {}, 2, 1));                                       // 9 x 9
+  Value logits = conv_transpose2d(h, ps[5], ps[6], 2, 2);                      // 16 x 16
+  Value loss = bce_with_logits(reshape(logits, {12, 256}), reshape(x, {12, 256}));
+  std::vector<Value> grads = grad(loss, ps), outs = {loss};
+  for (size_t i = 0; i < ps.size(); ++i) outs.push_back(assign(ps[i], ps[i] - grads[i] * 0.1f));
+  Executor ex(compile(outs));
+  ag::testing::make_batch(ex.input(x).ptr<float>(), 12, 256, 0);
+  ex.run();
+  long before = g_allocations.load();
+  for (int s = 0; s < 10; ++s) ex.run();
+  CHECK(g_allocations.load() == before);
+}
