@@ -84,7 +84,7 @@ Executor::Executor(Plan plan, Device device)
   for (size_t k = 0; k < plan_.steps.size(); ++k) {
     const int id = plan_.steps[k];
     const Node& node = g.node(id);
-    if (node.op == OpCode::reshape) continue;                         // an alias: nothing to do
+    if (is_alias(node.op)) continue;                                  // an alias: nothing to do
     if (node.op == OpCode::assign && plan_.elided[size_t(id)]) continue;  // written in place already
     KernelCall call;
     call.node = &node;

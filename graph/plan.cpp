@@ -337,6 +337,19 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
   std::vector<int> externals;
   for (int id = 0; id < n; ++id)
     if (live[size_t(id)] && g.node(id).op == OpCode::external) externals.push_back(id);
+  // Whether step `sid` reads the contents of `ext`. A later assign to the same buffer names it
+  // as its target without reading it (batch norm's running mean, updated twice in one step).
+  auto reads = [&](int sid, int ext) {
+    const std::vector<int>& ops = p.operands[size_t(sid)];
+    if (std::find(ops.begin(), ops.end(), ext) == ops.end()) return false;
+    const std::vector<int> members = p.fused_root(sid) ? p.members(sid) : std::vector<int>{sid};
+    for (int m : members) {
+      const Node& mn = g.node(m);
+      for (size_t k = 0; k < mn.in.size(); ++k)
+        if (mn.in[k] == ext && !(mn.op == OpCode::assign && k == 0)) return true;
+    }
+    return false;
+  };
   for (int id = 0; id < n; ++id) {
     const Node& an = g.node(id);
     if (!live[size_t(id)] || an.op != OpCode::assign) continue;
@@ -350,9 +363,7 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
     for (int ext : externals) {
       if (!overlaps(g.node(ext).external, target)) continue;
       for (int sid : p.steps) {
-        if (sid == step) continue;
-        const std::vector<int>& ops = p.operands[size_t(sid)];
-        if (std::find(ops.begin(), ops.end(), ext) == ops.end()) continue;
+        if (sid == step || !reads(sid, ext)) continue;
         if (sid == value) value_reads_target = true;
         else last_read = std::max(last_read, pos[size_t(sid)]);
       }
@@ -365,7 +376,7 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
       continue;
     const Node& vn = g.node(value);
     const OpKind vk = op_info(vn.op).kind;
-    if (vk == OpKind::leaf || vk == OpKind::assign || vn.op == OpCode::reshape || last_read >= pos[size_t(value)]) continue;
+    if (vk == OpKind::leaf || vk == OpKind::assign || is_alias(vn.op) || last_read >= pos[size_t(value)]) continue;
     // The value's step may read the target only index for index, as an elementwise loop does.
     bool aligned = true;
     if (value_reads_target) {
@@ -413,8 +424,8 @@ Plan compile(const std::vector<Value>& outputs, const CompileOptions& options) {
     const int at = pos[size_t(id)];
     const int64_t bytes = node.shape.numel() * int64_t(dtype_size(node.dtype));
     int reused = -1;
-    if (node.op == OpCode::reshape || node.op == OpCode::assign) {
-      // Shares its source's memory: reshape its input's, assign its target's.
+    if (is_alias(node.op) || node.op == OpCode::assign) {
+      // Shares its source's memory: reshape (stop_gradient) its input's, assign its target's.
       const int src = node.in[0];
       p.alias_of[size_t(id)] = src;
       p.storage[size_t(id)] = p.storage[size_t(p.home(src))];

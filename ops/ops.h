@@ -86,9 +86,11 @@ Value mean(Value x);
 Value mean(Value x, int axis);
 Value logsumexp(Value x, int axis);  // log sum_k e^{x_k} along axis, computed stably (axis removed)
 Value log_softmax(Value x, int axis);  // x - logsumexp(x, axis), broadcast back
+Value softmax(Value x, int axis);      // exp(log_softmax(x, axis)): stable for any logits, sums to 1
 Value broadcast_to(Value x, Shape shape);
 Value sum_to(Value x, Shape shape);  // the reverse of broadcasting: sums the broadcast axes
 Value reshape(Value x, Shape shape);
+Value stop_gradient(Value x);  // x's values; no gradient flows through it (PyTorch's detach); free, an alias
 Value slice(Value x, int axis, int64_t start, int64_t length);
 Value pad(Value x, int axis, int64_t start, int64_t total);  // zeros around x along axis
 Value concat(const std::vector<Value>& parts, int axis);

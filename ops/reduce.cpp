@@ -100,6 +100,8 @@ Value sum_to(Value x, Shape target) {
   Shape check;
   if (!broadcast_shape(target, s, &check) || check != s)
     throw Error(fmt::format("sum_to: {} does not broadcast to {}", target.str(), s.str()));
+Value softmax(Value x, int axis) { return exp(log_softmax(x, axis)); }
+
   // Sum, from the last axis down, every axis that the target stretched (dimension 1 or absent).
   Value r = x;
   for (int axis = s.rank - 1; axis >= 0; --axis) {

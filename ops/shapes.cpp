@@ -1,5 +1,6 @@
-// Leaves (input, constant, external), shape ops (reshape, slice, pad, concat) and assign.
-// reshape is free at run time: the plan makes its output an alias of its input.
+// Leaves (input, constant, external), shape ops (reshape, stop_gradient, slice, pad, concat) and
+// assign. reshape and stop_gradient are free at run time: the plan makes the output an alias of
+// the input.
 #include <fmt/format.h>
 
 #include "ops/ops.h"
@@ -19,6 +20,9 @@ Shape reshape_rule(const Node& n, const Shape* in) {
   return n.attrs.shape;
 }
 void bw_reshape(const Value& y, const Value& g, Value* d) { d[0] = reshape(g, y.input(0).shape()); }
+
+// stop_gradient: the input's values, and no gradient to it (the d[0] left invalid).
+Shape same_rule(const Node&, const Shape* in) { return in[0]; }
 
 int check_axis(const Node& n, const Shape* in, int64_t axis) {
   if (axis < 0 || axis >= in[0].rank) shape_error(n, in, fmt::format("axis {} is out of range", axis));
@@ -93,6 +97,7 @@ void register_shape_ops(OpInfo* t) {
   set_op(t, OpCode::constant, OpKind::leaf, 0, true, leaf_rule, bw_leaf);
   set_op(t, OpCode::external, OpKind::leaf, 0, true, leaf_rule, bw_leaf);
   set_op(t, OpCode::reshape, OpKind::shape, 1, true, reshape_rule, bw_reshape);
+  set_op(t, OpCode::stop_gradient, OpKind::shape, 1, true, same_rule, bw_leaf);
   set_op(t, OpCode::slice, OpKind::shape, 1, true, slice_rule, bw_slice);
   set_op(t, OpCode::pad, OpKind::shape, 1, true, pad_rule, bw_pad);
   set_op(t, OpCode::concat, OpKind::shape, -1, true, concat_rule, bw_concat);
@@ -147,6 +152,8 @@ Value reshape(Value x, Shape shape) {
   a.shape = shape;
   return x.graph->add(OpCode::reshape, {x}, a);
 }
+
+Value stop_gradient(Value x) { return x.graph->add(OpCode::stop_gradient, {x}); }
 
 Value slice(Value x, int axis, int64_t start, int64_t length) {
   if (axis < 0) axis += x.shape().rank;

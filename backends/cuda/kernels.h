@@ -22,7 +22,7 @@ void register_image_kernels(Launcher* table);        // image.cu: convolutions, 
 
 // Enqueues one call on ctx.stream (throws an Error naming the op when it cannot).
 void launch(const KernelCall& call, const Context& ctx);
-// Whether op has a CUDA kernel (leaves and reshape have none: they are never steps).
+// Whether op has a CUDA kernel (leaves and aliases have none: they are never steps).
 bool has_kernel(OpCode op);
 
 // Grid for a grid-stride loop over n elements: enough blocks to fill any current GPU, and a

@@ -82,9 +82,19 @@ const std::vector<OpCase>& op_cases() {
     row("sum_axis 2", OpCode::sum_axis, {{{2, 3, 4}}}, [](Graph&, V x) { return sum(square(x[0]), 2); });
     row("logsumexp", OpCode::logsumexp, {{{2, 3, 4}, -2, 2}}, [](Graph&, V x) { return logsumexp(x[0], 1); });
     row("log_softmax", OpCode::logsumexp, {any}, [](Graph&, V x) { return log_softmax(x[0] * 3.0f, 1); });
+    // Over the last axis of [B, G, K]: G groups of K categories (the categorical VAE's code).
+    row("log_softmax groups", OpCode::logsumexp, {{{2, 3, 4}, -2, 2}}, [](Graph&, V x) { return log_softmax(x[0], 2); });
+    row("softmax groups", OpCode::logsumexp, {{{2, 3, 4}, -2, 2}}, [](Graph&, V x) { return softmax(x[0] * 2.0f, 2); });
     row("mean", OpCode::sum, {any}, [](Graph&, V x) { return mean(square(x[0]), 1); });
     row("broadcast_to", OpCode::broadcast_to, {{{3, 1}}}, [](Graph&, V x) { return square(broadcast_to(x[0], {2, 3, 4})); });
     row("reshape", OpCode::reshape, {any}, [](Graph&, V x) { return square(reshape(x[0], {2, 6})); });
+    // A finite-difference check cannot see a detach (it differentiates the values), so the row's
+    // detached path, (x - sg(x))^3, has zero first and second derivatives; test_gradcheck.cpp
+    // checks that the gradient stops.
+    row("stop_gradient", OpCode::stop_gradient, {any}, [](Graph&, V x) {
+      Value d = x[0] - stop_gradient(x[0]);
+      return exp(x[0]) + d * square(d);
+    });
     row("slice", OpCode::slice, {{{3, 5}}}, [](Graph&, V x) { return square(slice(x[0], 1, 1, 3)); });
     row("pad", OpCode::pad, {any}, [](Graph&, V x) { return exp(pad(x[0], 0, 1, 5)); });
     row("concat", OpCode::concat, {any, {{3, 2}}}, [](Graph&, V x) { return square(concat({x[0], x[1]}, 1)); });

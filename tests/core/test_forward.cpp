@@ -170,6 +170,24 @@ TEST_CASE("logsumexp is stable for large inputs", "[forward]") {
   CHECK(total == Approx(1.0).epsilon(1e-12));
 }
 
+TEST_CASE("softmax over the last axis of groups: the definition, stable for large logits", "[forward]") {
+  // [2, 3, 4]: six groups of four; one group's logits are in the thousands.
+  auto fill = [](int64_t i) { return i < 4 ? 1000.0 * double(i) : std::sin(double(i)) * 3.0; };
+  auto p = run_one({2, 3, 4}, fill, [](Value x) { return softmax(x, 2); });
+  auto lp = run_one({2, 3, 4}, fill, [](Value x) { return log_softmax(x, -1); });
+  for (int64_t group = 0; group < 6; ++group) {
+    double top = -1e300, total = 0;
+    for (int k = 0; k < 4; ++k) top = std::max(top, fill(group * 4 + k));
+    for (int k = 0; k < 4; ++k) total += std::exp(fill(group * 4 + k) - top);
+    for (int k = 0; k < 4; ++k) {
+      const int64_t i = group * 4 + k;
+      const double log_p = fill(i) - top - std::log(total);
+      CHECK(lp.at(i) == Approx(log_p).margin(1e-12));
+      CHECK(p.at(i) == Approx(std::exp(log_p)).margin(1e-15));
+    }
+  }
+}
+
 TEST_CASE("float logsumexp over rows: the exact value, special rows, the same bits on any thread count", "[forward]") {
   // The CPU backend's vectorised row kernel: lengths around its 16 lanes and a row of pixels,
   // rows of large values, -inf, +inf and NaN (NaN wins, even over an infinity); compared with a

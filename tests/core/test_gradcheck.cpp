@@ -85,6 +85,24 @@ TEST_CASE("every op has a backward rule and a row in the op table", "[gradcheck]
   }
 }
 
+TEST_CASE("stop_gradient passes the values and stops the gradient", "[gradcheck]") {
+  Graph g;
+  Value x = input(g, {3, 4}, "x", DType::f64);
+  Value detached = stop_gradient(square(x));
+  Value objective = sum(x * detached) + sum(detached);  // d/dx = x^2 (the detached factor only)
+  std::vector<Value> d = grad(objective, {x});
+  Executor ex(compile({objective, d[0], detached}));
+  ag::testing::fill_case_input({{3, 4}, -1, 1}, 0, ex.input(x).ptr<double>());
+  ex.run();
+  HostTensor xs = ex.read(x), dx = ex.read(d[0]), det = ex.read(detached);
+  for (int64_t i = 0; i < 12; ++i) {
+    CHECK(det.at(i) == xs.at(i) * xs.at(i));
+    CHECK(dx.at(i) == xs.at(i) * xs.at(i));
+  }
+  // A loss that reaches x only through the detach has no path to it at all.
+  CHECK(grad(sum(detached), {x})[0].op() == OpCode::constant);
+}
+
 TEST_CASE("first-order gradients match central differences", "[gradcheck]") {
   for (const OpCase& oc : op_cases()) {
     SECTION(oc.name) {
