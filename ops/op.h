@@ -61,8 +61,8 @@
   X(logsumexp)          \
   X(broadcast_to)       \
   X(reshape)            \
-  X(slice)              \
   X(stop_gradient)      \
+  X(slice)              \
   X(pad)                \
   X(concat)             \
   X(assign)             \
@@ -118,9 +118,9 @@ struct OpInfo {
 };
 
 const OpInfo& op_info(OpCode op);
-inline const char* op_name(OpCode op) { return op_info(op).name; }
 // Ops that are free at run time: the plan makes the output an alias of the input (no kernel).
 inline bool is_alias(OpCode op) { return op == OpCode::reshape || op == OpCode::stop_gradient; }
+inline const char* op_name(OpCode op) { return op_info(op).name; }
 
 // Registration, one function per op file (called once, in order, by op_info()).
 void register_elementwise_ops(OpInfo* table);

@@ -77,6 +77,8 @@ Value log_softmax(Value x, int axis) {
   return x - broadcast_to(reshape(logsumexp(x, axis), keep), x.shape());
 }
 
+Value softmax(Value x, int axis) { return exp(log_softmax(x, axis)); }
+
 Value mean(Value x) { return sum(x) * float(1.0 / double(x.shape().numel())); }
 
 Value mean(Value x, int axis) {
@@ -100,8 +102,6 @@ Value sum_to(Value x, Shape target) {
   Shape check;
   if (!broadcast_shape(target, s, &check) || check != s)
     throw Error(fmt::format("sum_to: {} does not broadcast to {}", target.str(), s.str()));
-Value softmax(Value x, int axis) { return exp(log_softmax(x, axis)); }
-
   // Sum, from the last axis down, every axis that the target stretched (dimension 1 or absent).
   Value r = x;
   for (int axis = s.rank - 1; axis >= 0; --axis) {
