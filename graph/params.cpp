@@ -26,10 +26,10 @@ ParamStore::~ParamStore() {
     if (s.data) b.release(s.data);
 }
 
-int ParamStore::add(std::string name, Shape shape, Init init) {
+int ParamStore::add(std::string name, Shape shape, Init init, bool trainable) {
   if (final_) throw Error(fmt::format("ParamStore: cannot add '{}' after the store is in use", name));
   if (find(name) >= 0) throw Error(fmt::format("ParamStore: a parameter named '{}' exists already", name));
-  Entry e{std::move(name), shape, init, total_};
+  Entry e{std::move(name), shape, init, total_, trainable};
   total_ += (shape.numel() + view_alignment - 1) / view_alignment * view_alignment;
   entries_.push_back(std::move(e));
   return count() - 1;

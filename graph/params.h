@@ -26,13 +26,17 @@ class ParamStore {
   ParamStore(const ParamStore&) = delete;
   ParamStore& operator=(const ParamStore&) = delete;
 
-  int add(std::string name, Shape shape, Init init);  // only before first use
+  // Only before first use. A non-trainable entry is persistent state read and written by the
+  // graph itself (batch norm's running statistics): checkpointed with the parameters, but no
+  // model lists it for an optimiser.
+  int add(std::string name, Shape shape, Init init, bool trainable = true);
   int add_state(std::string name, double fill = 0);   // a flat buffer parallel to the parameters
   int find(const std::string& name) const;            // -1 when absent
 
   int count() const { return int(entries_.size()); }
   const std::string& name(int i) const { return entries_.at(size_t(i)).name; }
   const Shape& shape(int i) const { return entries_.at(size_t(i)).shape; }
+  bool trainable(int i) const { return entries_.at(size_t(i)).trainable; }
   int64_t size() const { return total_; }  // elements in each flat buffer (padding included)
   Device device() const { return device_; }
   DType dtype() const { return dtype_; }
@@ -58,6 +62,7 @@ class ParamStore {
     Shape shape;
     Init init;
     int64_t offset = 0;
+    bool trainable = true;
   };
   struct State {
     std::string name;

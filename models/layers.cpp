@@ -12,8 +12,9 @@ Value GraphParams::operator[](int index) {
   if (index < 0 || index >= store_->count())
     throw Error(fmt::format("GraphParams: parameter index {} is outside 0..{}", index, store_->count() - 1));
   if (leaves_.size() < size_t(store_->count())) leaves_.resize(size_t(store_->count()));
+  if (roots_.size() < size_t(store_->count())) roots_.resize(size_t(store_->count()));
   Value& leaf = leaves_[size_t(index)];
-  if (!leaf.valid()) leaf = store_->value(*graph_, index);
+  if (!leaf.valid()) leaf = roots_[size_t(index)] = store_->value(*graph_, index);
   return leaf;
 }
 
@@ -21,6 +22,73 @@ std::vector<Value> GraphParams::leaves(const std::vector<int>& indices) {
   std::vector<Value> out;
   out.reserve(indices.size());
   for (int i : indices) out.push_back((*this)[i]);
+  return out;
+}
+
+Value GraphParams::update(int index, Value value) {
+  (void)(*this)[index];  // makes the leaf
+  Value updated = assign(roots_[size_t(index)], value);  // an assign's target is the external leaf
+  updates_.push_back(updated);
+  leaves_[size_t(index)] = updated;
+  return updated;
+}
+
+void GraphParams::advance(int index, Value updated) {
+  (void)(*this)[index];  // sizes leaves_ and checks the index
+  leaves_[size_t(index)] = updated;
+}
+
+BatchNorm1d::BatchNorm1d(ParamStore& store, const std::string& name, int features) {
+  if (features <= 0) throw Error(fmt::format("BatchNorm1d '{}': features must be positive, not {}", name, features));
+  weight_ = store.add(name + ".weight", Shape{features}, Init::Constant(1));
+  bias_ = store.add(name + ".bias", Shape{features}, Init::Zeros());
+  mean_ = store.add(name + ".running_mean", Shape{features}, Init::Zeros(), false);
+  var_ = store.add(name + ".running_var", Shape{features}, Init::Constant(1), false);
+}
+
+Value BatchNorm1d::operator()(GraphParams& p, Value x, Mode mode) const {
+  const Shape& s = x.shape();
+  if (s.rank != 2 || s.dim[1] != p.store().shape(weight_).dim[0])
+    throw Error(fmt::format("BatchNorm1d '{}': input is {}, not [batch, {}]", p.store().name(weight_), s.str(),
+                            p.store().shape(weight_).dim[0]));
+  Value mean, var;
+  if (mode == Mode::train) {
+    if (s.dim[0] < 2)
+      throw Error(fmt::format("BatchNorm1d '{}': training needs a batch of at least 2, not {}", p.store().name(weight_), s.dim[0]));
+    mean = ag::mean(x, 0);
+    var = ag::mean(square(x - mean), 0);  // biased: what normalises the batch
+    const float unbias = float(double(s.dim[0]) / double(s.dim[0] - 1));
+    p.update(mean_, p[mean_] * (1.0f - momentum) + mean * momentum);
+    p.update(var_, p[var_] * (1.0f - momentum) + var * (momentum * unbias));
+  } else {
+    mean = p[mean_];
+    var = p[var_];
+  }
+  // The per-feature scale weight / sqrt(var + eps) is a row: one multiply-add per element.
+  Value scale = p[weight_] / sqrt(var + eps);
+  return (x - mean) * scale + p[bias_];
+}
+
+BatchNormMlp::BatchNormMlp(ParamStore& store, const std::string& name, const std::vector<int>& sizes) {
+  if (sizes.size() < 2) throw Error(fmt::format("BatchNormMlp '{}': needs an input and an output size", name));
+  for (size_t k = 0; k + 1 < sizes.size(); ++k) {
+    linear_.emplace_back(store, fmt::format("{}.linear{}", name, k), sizes[k], sizes[k + 1]);
+    if (k + 2 < sizes.size()) norm_.emplace_back(store, fmt::format("{}.bn{}", name, k), sizes[k + 1]);
+  }
+}
+
+Value BatchNormMlp::operator()(GraphParams& p, Value x, Mode mode) const {
+  for (size_t k = 0; k < norm_.size(); ++k) x = relu(norm_[k](p, linear_[k](p, x), mode));
+  return linear_.back()(p, x);
+}
+
+std::vector<int> BatchNormMlp::params() const {
+  std::vector<int> out;
+  for (size_t k = 0; k < linear_.size(); ++k) {
+    for (int i : linear_[k].params()) out.push_back(i);
+    if (k < norm_.size())
+      for (int i : norm_[k].params()) out.push_back(i);
+  }
   return out;
 }
 

@@ -22,11 +22,26 @@ class GraphParams {
   Graph& graph() const { return *graph_; }
   ParamStore& store() const { return *store_; }
 
+  // Writes `value` into entry `index` when the plan runs (batch norm's running statistics):
+  // the assign is kept in updates(), which a training step compiles as outputs, and p[index]
+  // reads the new value from then on, so a layer applied twice updates its state twice, in order.
+  Value update(int index, Value value);
+  // From now on p[index] is `updated`, the result of an assign to it made elsewhere (an
+  // optimiser's update): what a later player of the step builds reads the new parameters.
+  void advance(int index, Value updated);
+  const std::vector<Value>& updates() const { return updates_; }
+
  private:
   Graph* graph_;
   ParamStore* store_;
   std::vector<Value> leaves_;  // per parameter index; invalid until first use
+  std::vector<Value> roots_;   // the external leaves, which updates assign to
+  std::vector<Value> updates_;
 };
+
+// Which graph a model is writing: the training step (batch statistics, state updates) or an
+// evaluation (running statistics, deterministic). Chosen when the graph is built.
+enum class Mode { train, eval };
 
 // y = x W^T + b with W [out, in], as torch.nn.Linear. Weight and bias are drawn from
 // U(-1/sqrt(in), 1/sqrt(in)) (PyTorch's default), deterministically from the store's seed and
@@ -84,6 +99,38 @@ class ConvTranspose2d {
 
  private:
   int weight_ = -1, bias_ = -1, stride_ = 1, padding_ = 0, output_padding_ = 0;
+};
+
+// Batch normalisation over the batch of [B, features], as torch.nn.BatchNorm1d: in training
+// (x - mean) / sqrt(var + eps) * weight + bias with the batch's mean and biased variance, and
+// running_mean, running_var <- (1 - momentum) running + momentum batch (the unbiased variance)
+// as state updates; in evaluation the running statistics normalise. weight starts at 1, bias at
+// 0, running_mean at 0, running_var at 1; the running statistics are not trainable.
+class BatchNorm1d {
+ public:
+  BatchNorm1d() = default;
+  BatchNorm1d(ParamStore& store, const std::string& name, int features);
+  Value operator()(GraphParams& p, Value x, Mode mode) const;
+  std::vector<int> params() const { return {weight_, bias_}; }
+  static constexpr float eps = 1e-5f, momentum = 0.1f;
+
+ private:
+  int weight_ = -1, bias_ = -1, mean_ = -1, var_ = -1;
+};
+
+// Linear, BatchNorm1d, ReLU for each hidden size, then a Linear output: sizes {in, hidden...,
+// out}, as nn.Sequential(Linear, BatchNorm1d, ReLU, ..., Linear). Layers "<name>.linear<k>" and
+// "<name>.bn<k>".
+class BatchNormMlp {
+ public:
+  BatchNormMlp() = default;
+  BatchNormMlp(ParamStore& store, const std::string& name, const std::vector<int>& sizes);
+  Value operator()(GraphParams& p, Value x, Mode mode) const;
+  std::vector<int> params() const;  // the trainable ones (not the running statistics)
+
+ private:
+  std::vector<Linear> linear_;
+  std::vector<BatchNorm1d> norm_;
 };
 
 // activation(layer(x)) by name ("relu", "sigmoid", "tanh", "softplus", "linear").

@@ -21,6 +21,7 @@ const Variant variants[] = {
     {"ae", make_autoencoder},  {"dae", make_denoising}, {"cae", make_contractive},   {"sparse", make_sparse},
     {"sae", make_stacked},     {"deep", make_deep},     {"vae", make_variational},     {"conv", make_conv},
     {"upconv", make_upconv},   {"convdae", make_convdae},
+    {"catvae", make_catvae},   {"aae", make_aae},
 };
 
 bool one_of(const std::string& s, std::initializer_list<const char*> names) {
@@ -41,7 +42,7 @@ const std::vector<std::string>& model_kinds() {
 bool is_conv_kind(const std::string& kind) { return one_of(kind, {"conv", "upconv", "convdae"}); }
 
 std::string default_optimiser(const std::string& kind) {
-  return kind == "vae" || is_conv_kind(kind) ? "adam" : "adagrad";
+  return one_of(kind, {"vae", "catvae", "aae"}) || is_conv_kind(kind) ? "adam" : "adagrad";
 }
 
 ModelConfig ModelConfig::resolved() const {
@@ -51,6 +52,8 @@ ModelConfig ModelConfig::resolved() const {
     else if (kind == "deep") c.sizes = {784, 1000, 500, 250, 30};
     else if (kind == "vae") c.sizes = {784, 400, 20};
     else if (kind == "convdae") c.sizes = {784, 32 * 7 * 7};
+    else if (kind == "catvae") c.sizes = {784, 128, 64, 50};
+    else if (kind == "aae") c.sizes = {784, 128, 64, 2};
     else c.sizes = {784, 128};
   }
   if (c.activation.empty()) c.activation = (kind == "cae" || kind == "sparse") ? "sigmoid" : "relu";
@@ -73,6 +76,11 @@ void ModelConfig::validate() const {
   bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse"});
   if (shallow && sizes.size() != 2) fail("sizes must be {input, code} (one hidden layer)");
   if (kind == "vae" && sizes.size() < 3) fail("sizes must be {input, hidden..., latent}");
+  if (one_of(kind, {"catvae", "aae"})) {  // batch-normalised ReLU layers, a Bernoulli decoder
+    if (activation != "relu" || loss != "bce" || tied) fail("the architecture is fixed: relu, bce, untied");
+    if (kind == "catvae" && sizes.back() % 10 != 0)
+      fail(fmt::format("the code is groups of 10 categories: {} is not a multiple of 10", sizes.back()));
+  }
   if (is_conv_kind(kind)) {
     const int code = kind == "convdae" ? 32 * 7 * 7 : 8 * 4 * 4;
     if (sizes != std::vector<int>{784, code})
@@ -118,13 +126,19 @@ Value Model::classify(GraphParams&, Value) { return {}; }
 
 Value Model::corrupted(GraphParams&, const Batch&) { return {}; }
 
+Value Model::training_input(GraphParams& p, const Batch& batch) {
+  Value noisy = corrupted(p, batch);
+  return noisy.valid() ? noisy : batch.x;
+}
+
 void Model::corrupt_on_host(const float*, float*, int64_t, int, int64_t) const {
   throw Error(fmt::format("model '{}' does not corrupt its input on the host", config_.kind));
 }
 
 std::vector<int> Model::all_params() const {
-  std::vector<int> all(size_t(params_.count()));
-  for (int i = 0; i < params_.count(); ++i) all[size_t(i)] = i;
+  std::vector<int> all;
+  for (int i = 0; i < params_.count(); ++i)
+    if (params_.trainable(i)) all.push_back(i);
   return all;
 }
 

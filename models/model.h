@@ -4,6 +4,7 @@
 // objective, the reconstruction logits, the code). Variants live in one small file each.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,7 +18,9 @@ namespace ag::models {
 // The defaults of kind "ae" are the tutorial's: 784 -> 128, ReLU code, sigmoid decoder, BCE.
 struct ModelConfig {
   std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae
-  std::vector<int> sizes;        // input, hidden..., code. ae/dae/cae/sparse {784, 128};
+                                 // | catvae | aae
+  std::vector<int> sizes;        // input, hidden..., code. ae/dae/cae/sparse {784, 128}; catvae {784, 128, 64, 50}
+                                 // (groups of 10 categories); aae {784, 128, 64, 2};
                                  // sae {784, 128, 64}; deep {784, 1000, 500, 250, 30}; vae {784, 400, 20};
                                  // conv, upconv {784, 128}, convdae {784, 1568}: fixed by the architecture
   std::string activation;        // hidden/code activation: relu (cae, sparse: sigmoid)
@@ -53,6 +56,18 @@ struct Batch {
   Value step;       // scalar counter: the random ops' step (new noise each training step)
   Value labels;     // [B, classes] one-hot, f32, when the phase uses labels
   Value corrupted;  // [B, D] a host-corrupted copy of x, when the model corrupts on the host
+  Mode mode = Mode::train;  // the training step, or the evaluation of the objective
+  // In a training step of a model with players(): minimise(k, loss) appends player k's gradient
+  // and its optimiser's update at this point of the graph; what the model builds afterwards
+  // reads player k's updated parameters (a sequential step, as in PyTorch). Empty in evaluation.
+  std::function<void(int player, Value loss)> minimise;
+};
+
+// Parameters a model trains inside its step with their own optimiser (the adversarial
+// autoencoder's discriminator), before the phase's optimiser updates the phase's parameters.
+struct Player {
+  std::string name;            // names its optimiser's hyperparameters in checkpoints
+  std::vector<int> trainable;
 };
 
 // A training phase: stacked autoencoders pretrain block by block, then fine-tune. Every other
@@ -78,6 +93,9 @@ class Model {
   int code_dim() const { return config_.sizes.back(); }
 
   virtual std::vector<Phase> phases();  // default: one phase, "train", every parameter
+  // Extra players, each with an optimiser of its own (default: none). Their parameters must not
+  // be in any phase's trainable list; loss() calls batch.minimise(k, ...) for each in training.
+  virtual std::vector<Player> players() const { return {}; }
 
   // The training objective for phase `phase`: a scalar, the mean over the batch.
   virtual Value loss(GraphParams& p, const Batch& batch, int phase) = 0;
@@ -88,6 +106,8 @@ class Model {
   // The input the model trains on, for a denoising model its corrupted batch; an invalid Value
   // for models that train on the clean input (the default).
   virtual Value corrupted(GraphParams& p, const Batch& batch);
+  // What loss() feeds the encoder: corrupted() where there is one, else the clean batch.x.
+  Value training_input(GraphParams& p, const Batch& batch);
   // Class logits [B, classes] when the model has a classifier head, else an invalid Value.
   virtual Value classify(GraphParams& p, Value x);
   virtual int classes() const { return 0; }
@@ -97,7 +117,7 @@ class Model {
   virtual bool corrupts_on_host() const { return false; }
   virtual void corrupt_on_host(const float* clean, float* out, int64_t rows, int dim, int64_t step) const;
 
-  std::vector<int> all_params() const;  // 0 .. count-1
+  std::vector<int> all_params() const;  // every trainable parameter (not batch norm's running statistics)
 
  protected:
   ModelConfig config_;

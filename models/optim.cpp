@@ -77,7 +77,10 @@ std::vector<Value> Optimizer::step(GraphParams& p, const std::vector<int>& indic
   Value t_new = t + 1.0f;  // PyTorch counts the update being made: the first one has t = 1
   begin(h, h[lr_], t_new);
   std::vector<Value> outputs;
-  for (size_t k = 0; k < indices.size(); ++k) update(p, indices[k], p[indices[k]], grads[k], outputs);
+  for (size_t k = 0; k < indices.size(); ++k) {
+    update(p, indices[k], p[indices[k]], grads[k], outputs);
+    p.advance(indices[k], outputs.back());  // update() ends with assign(param, new value)
+  }
   outputs.push_back(assign(t, t_new));  // last: everything above read the old count
   return outputs;
 }

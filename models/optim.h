@@ -40,6 +40,7 @@ class Optimizer {
 
   // Appends to p's graph the update of parameters `indices` given their gradients (from
   // ag::grad), and the t <- t + 1 counter update. Returns the nodes to compile as outputs.
+  // p[i] reads the updated parameter afterwards (GraphParams::advance).
   // Call once per compiled step graph; every such graph shares state and hyperparameters.
   std::vector<Value> step(GraphParams& p, const std::vector<int>& indices, const std::vector<Value>& grads);
 

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "models/data.h"
+#include "models/train_step.h"
 
 namespace ag::models {
 
@@ -84,6 +85,7 @@ Trainer::Trainer(Model& model, TrainConfig config)
   if (model.dtype() != DType::f32) throw Error("trainer: batches are f32; build the model with DType::f32");
   phases_ = model_.phases();
   optimizer_ = Optimizer::make(config_.optim, model_.params());
+  player_optimisers_ = make_player_optimisers(model_, config_.optim);
   step_ = counters_.add("step", Shape{}, Init::Zeros());
   eval_step_ = counters_.add("eval_step", Shape{}, Init::Zeros());
   loss_sum_ = counters_.add("loss_sum", Shape{}, Init::Zeros());
@@ -122,10 +124,9 @@ Trainer::Compiled& Trainer::train_plan(int phase, int64_t batch) {
   GraphParams p(g, model_.params()), counters(g, counters_);
   const Phase& ph = phases_[size_t(phase)];
   Batch b = c->inputs(model_, ph.uses_labels, counters[step_]);
-  c->loss = model_.loss(p, b, phase);
-  std::vector<Value> grads = grad(c->loss, p.leaves(ph.trainable));
-  std::vector<Value> outputs = {c->loss};
-  for (Value v : optimizer_->step(p, ph.trainable, grads)) outputs.push_back(v);
+  StepGraph s = build_step(model_, p, b, ph, phase, optimisers());
+  c->loss = s.loss;
+  std::vector<Value> outputs = std::move(s.outputs);
   Value loss_sum = counters[loss_sum_];
   outputs.push_back(assign(loss_sum, loss_sum + c->loss * float(batch)));
   outputs.push_back(assign(b.step, b.step + 1.0f));  // last: the noise above read the old count
@@ -144,6 +145,7 @@ Trainer::Compiled& Trainer::eval_plan(int phase, int64_t batch) {
   GraphParams p(g, model_.params()), counters(g, counters_);
   // Labels feed only a phase's objective; the classification error is counted on the host.
   Batch b = c->inputs(model_, phases_[size_t(phase)].uses_labels, counters[eval_step_]);
+  b.mode = Mode::eval;
   c->loss = model_.loss(p, b, phase);
   c->images = sigmoid(model_.logits(p, b.x, phase));
   c->bce = bce(c->images, b.x);
@@ -181,7 +183,8 @@ EpochReport Trainer::run_epoch(const DataView& train, const DataView& test) {
   }
   const Phase& ph = phases_[size_t(phase_)];
   if (ph.uses_labels && !train.labels) throw Error(fmt::format("trainer: phase '{}' needs labels", ph.name));
-  if (epoch_ == 0) optimizer_->reset();  // each phase starts with a fresh optimiser
+  if (epoch_ == 0)  // each phase starts with fresh optimisers
+    for (Optimizer* o : optimisers()) o->reset();
   write_scalar(counters_, loss_sum_, 0);
   int64_t step = this->step();
   shuffle(train.n);
@@ -287,6 +290,7 @@ std::pair<std::vector<float>, std::vector<float>> Trainer::denoise(const float* 
   Graph g;
   GraphParams p(g, model_.params());
   Batch b;
+  b.mode = Mode::eval;
   b.x = input(g, Shape{n, model_.input_dim()}, "x");
   b.step = constant(g, 0.0);
   if (model_.corrupts_on_host()) b.corrupted = input(g, b.x.shape(), "corrupted");
@@ -304,15 +308,39 @@ std::pair<std::vector<float>, std::vector<float>> Trainer::denoise(const float* 
           std::vector<float>(r.ptr<float>(), r.ptr<float>() + r.numel())};
 }
 
+std::vector<Optimizer*> Trainer::optimisers() {
+  std::vector<Optimizer*> all = {optimizer_.get()};
+  for (auto& o : player_optimisers_) all.push_back(o.get());
+  return all;
+}
+
+std::vector<int> Trainer::state_slots() {
+  std::vector<int> slots;  // optimisers of one kind share their slots (Optimizer::add_slot)
+  for (Optimizer* o : optimisers())
+    for (int s : o->state_slots())
+      if (std::find(slots.begin(), slots.end(), s) == slots.end()) slots.push_back(s);
+  return slots;
+}
+
+std::vector<Trainer::Hyper> Trainer::hypers() {
+  std::vector<Hyper> all;
+  const std::vector<Player> players = model_.players();
+  for (size_t k = 0; k <= players.size(); ++k) {
+    ParamStore& h = optimisers()[k]->hyper();
+    const std::string prefix = k == 0 ? "hyper/" : "hyper/" + players[k - 1].name + ".";
+    for (int i = 0; i < h.count(); ++i) all.push_back(Hyper{prefix + h.name(i), &h, i});
+  }
+  return all;
+}
+
 TrainerState Trainer::save_state() {
   TrainerState s;
   ParamStore& params = model_.params();
   for (int i = 0; i < params.count(); ++i) s.tensors.emplace_back("param/" + params.name(i), params.read(i));
-  for (int slot : optimizer_->state_slots())
+  for (int slot : state_slots())
     for (int i = 0; i < params.count(); ++i)
       s.tensors.emplace_back(fmt::format("optim/{}/{}", params.state_name(slot), params.name(i)), params.read_state(slot, i));
-  ParamStore& hyper = optimizer_->hyper();
-  for (int i = 0; i < hyper.count(); ++i) s.tensors.emplace_back("hyper/" + hyper.name(i), hyper.read(i));
+  for (const Hyper& h : hypers()) s.tensors.emplace_back(h.name, h.store->read(h.index));
   for (int i = 0; i < counters_.count(); ++i) s.tensors.emplace_back("counter/" + counters_.name(i), counters_.read(i));
   s.phase = phase_;
   s.epoch = epoch_;
@@ -331,7 +359,6 @@ void Trainer::load_state(const TrainerState& s) {
                             s.epoch, phases_.size(), config_.epochs));
   // Check everything before writing anything, so a bad state leaves the trainer as it was.
   ParamStore& params = model_.params();
-  ParamStore& hyper = optimizer_->hyper();
   auto check = [&](const std::string& name, const Shape& shape) {
     const HostTensor& t = find(name);
     if (t.shape() != shape || t.dtype() != params.dtype())
@@ -339,17 +366,17 @@ void Trainer::load_state(const TrainerState& s) {
                               t.shape().str(), to_string(params.dtype()), shape.str()));
   };
   for (int i = 0; i < params.count(); ++i) check("param/" + params.name(i), params.shape(i));
-  for (int slot : optimizer_->state_slots())
+  for (int slot : state_slots())
     for (int i = 0; i < params.count(); ++i)
       check(fmt::format("optim/{}/{}", params.state_name(slot), params.name(i)), params.shape(i));
-  for (int i = 0; i < hyper.count(); ++i) check("hyper/" + hyper.name(i), hyper.shape(i));
+  for (const Hyper& h : hypers()) check(h.name, h.store->shape(h.index));
   for (int i = 0; i < counters_.count(); ++i) check("counter/" + counters_.name(i), counters_.shape(i));
 
   for (int i = 0; i < params.count(); ++i) params.write(i, find("param/" + params.name(i)));
-  for (int slot : optimizer_->state_slots())
+  for (int slot : state_slots())
     for (int i = 0; i < params.count(); ++i)
       params.write_state(slot, i, find(fmt::format("optim/{}/{}", params.state_name(slot), params.name(i))));
-  for (int i = 0; i < hyper.count(); ++i) hyper.write(i, find("hyper/" + hyper.name(i)));
+  for (const Hyper& h : hypers()) h.store->write(h.index, find(h.name));
   for (int i = 0; i < counters_.count(); ++i) counters_.write(i, find("counter/" + counters_.name(i)));
   phase_ = s.phase;
   epoch_ = s.epoch;

@@ -66,7 +66,8 @@ struct EpochReport {
 };
 
 // Everything a resumed run needs, as named host tensors plus a few integers. Tensor names:
-// "param/<name>", "optim/<slot>/<param name>", "hyper/<name>", "counter/<name>".
+// "param/<name>" (batch norm's running statistics too), "optim/<slot>/<param name>", "hyper/<name>"
+// (a player's optimiser: "hyper/<player>.<name>"), "counter/<name>".
 struct TrainerState {
   std::vector<std::pair<std::string, HostTensor>> tensors;
   int phase = 0, epoch = 0;  // the next epoch to run
@@ -106,7 +107,8 @@ class Trainer {
   void load_state(const TrainerState& state);  // throws ag::Error naming a missing or mismatched tensor
 
   Model& model() { return model_; }
-  Optimizer& optimizer() { return *optimizer_; }
+  Optimizer& optimizer() { return *optimizer_; }  // the phases' (a model's players have their own)
+  std::vector<Optimizer*> optimisers();            // the phases', then one per model player
   const TrainConfig& config() const { return config_; }
   int phase() const { return phase_; }
   int epoch() const { return epoch_; }
@@ -118,11 +120,21 @@ class Trainer {
   Compiled& eval_plan(int phase, int64_t batch);
   void fill_batch(Compiled& c, const DataView& data, const int64_t* rows, int64_t count, int64_t step);
   void shuffle(int64_t n);
+  std::vector<int> state_slots();  // every optimiser's, each slot once
+  // Every optimiser's scalars with their checkpoint names ("hyper/<name>"; a player's
+  // "hyper/<player>.<name>").
+  struct Hyper {
+    std::string name;
+    ParamStore* store;
+    int index;
+  };
+  std::vector<Hyper> hypers();
 
   Model& model_;
   TrainConfig config_;
   std::vector<Phase> phases_;
   std::unique_ptr<Optimizer> optimizer_;
+  std::vector<std::unique_ptr<Optimizer>> player_optimisers_;
   ParamStore counters_;  // "step" (training steps, keys the noise), "eval_step", "loss_sum"
   int step_ = -1, eval_step_ = -1, loss_sum_ = -1;
   std::vector<std::unique_ptr<Compiled>> plans_;

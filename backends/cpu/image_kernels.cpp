@@ -542,60 +542,62 @@ struct WindowBounds {
   int64_t hi(int64_t i) const { return std::min(i * stride - pad + kernel, len); }
 };
 
-// Calls f(window index, arg-max position) for every window of one plane, in window order. The
-// arg-max is the first largest key in row-major order; a NaN wins over numbers (as in any max
-// that propagates NaN). Padding is never chosen: every window holds at least one real pixel.
+// The arg-max of one window: the first largest key in row-major order; a NaN wins over numbers
+// (as in any max that propagates NaN). Padding is never chosen: every window holds a real pixel.
 template <class T>
-inline void consider(const T* keys, int64_t at, T& top, int64_t& best) {
-  const T k = keys[at];
-  const bool take = (k > top) | ((k != k) & (top == top));  // branch-free: the comparisons are coin flips
-  top = take ? k : top;
-  best = take ? at : best;
+inline bool takes(T k, T top) { return k > top || (k != k && top == top); }
+
+template <class T>
+int64_t window_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys,
+                      int64_t i, int64_t j) {
+  const int64_t r0 = rows.lo(i), r1 = rows.hi(i), c0 = cols.lo(j), c1 = cols.hi(j);
+  int64_t best = r0 * g.w + c0;
+  T top = keys[best];
+  for (int64_t r = r0; r < r1; ++r)
+    for (int64_t q = (r == r0 ? c0 + 1 : c0); q < c1; ++q) {
+      const bool t = takes(keys[r * g.w + q], top);
+      top = t ? keys[r * g.w + q] : top;
+      best = t ? r * g.w + q : best;
+    }
+  return best;
 }
 
+// 2x2 windows at stride 2 (every pool of the conv models) do not overlap, and those whose four
+// pixels lie inside the image read them directly: rows a = 2 i - pad and a + 1, columns
+// c = 2 j - pad and c + 1. Their arg-max is coded 0..3 in row-major order (the same choice as
+// window_argmax), and the loops over a row of them vectorise. [j0, j1): those windows of row i,
+// empty unless both rows are inside.
+struct Pairs {
+  int64_t a, j0, j1;
+};
+inline Pairs pairs_of(const PoolGeometry& g, int64_t i) {
+  if (g.kernel != 2 || g.stride != 2 || g.w < 2) return {0, 0, 0};
+  const int64_t a = 2 * i - g.pad;
+  if (a < 0 || a + 1 >= g.h) return {a, 0, 0};
+  return {a, (g.pad + 1) / 2, std::min(g.ow, (g.w + g.pad) / 2)};
+}
+// Every load is unconditional and every choice a select, so that the loops vectorise (GCC 12 does
+// only with the code kept in T itself, and the value chosen alongside the key, not afterwards).
+template <class T>
+inline T argmax4(const T* ka, const T* kb, int64_t c) {
+  const T k1 = ka[c + 1], k2 = kb[c], k3 = kb[c + 1];
+  T top = ka[c], at = 0;
+  bool t = takes(k1, top);
+  top = t ? k1 : top;
+  at = t ? T(1) : at;
+  t = takes(k2, top);
+  top = t ? k2 : top;
+  at = t ? T(2) : at;
+  return takes(k3, top) ? T(3) : at;
+}
+
+// Calls edge(j, arg-max position) for the windows of row i outside [pairs.j0, pairs.j1).
 template <class T, class F>
-void each_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys, F f) {
-  if (g.kernel == 2) {  // the common case, unrolled and vectorisable over a row of windows
-    // A clipped window repeats a position, which never wins twice. Positions fit 32 bits (a plane).
-    thread_local std::vector<int32_t> c0, c1, best;
-    c0.resize(size_t(g.ow));
-    c1.resize(size_t(g.ow));
-    best.resize(size_t(g.ow));
-    for (int64_t j = 0; j < g.ow; ++j) {
-      c0[size_t(j)] = int32_t(cols.lo(j));
-      c1[size_t(j)] = int32_t(cols.hi(j) - 1);
-    }
-    for (int64_t i = 0; i < g.oh; ++i) {
-      const int32_t ra = int32_t(rows.lo(i) * g.w), rb = int32_t((rows.hi(i) - 1) * g.w);
-      const int32_t* __restrict p0 = c0.data();
-      const int32_t* __restrict p1 = c1.data();
-      int32_t* __restrict out = best.data();
-      for (int64_t j = 0; j < g.ow; ++j) {
-        int32_t at = ra + p0[j];
-        T top = keys[at];
-        const int32_t cand[3] = {ra + p1[j], rb + p0[j], rb + p1[j]};
-        for (int32_t c : cand) {
-          const T k = keys[c];
-          const bool take = (k > top) | ((k != k) & (top == top));
-          top = take ? k : top;
-          at = take ? c : at;
-        }
-        out[j] = at;
-      }
-      for (int64_t j = 0; j < g.ow; ++j) f(i * g.ow + j, int64_t(best[size_t(j)]));
-    }
-    return;
-  }
-  for (int64_t i = 0; i < g.oh; ++i) {
-    const int64_t r0 = rows.lo(i), r1 = rows.hi(i);
-    for (int64_t j = 0; j < g.ow; ++j) {
-      const int64_t c0 = cols.lo(j), c1 = cols.hi(j);
-      int64_t best = r0 * g.w + c0;
-      T top = keys[best];
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t q = (r == r0 ? c0 + 1 : c0); q < c1; ++q) consider(keys, r * g.w + q, top, best);
-      f(i * g.ow + j, best);
-    }
+void edge_windows(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys,
+                  int64_t i, const Pairs& pairs, F edge) {
+  for (int64_t j = 0; j < g.ow; ++j) {
+    if (j == pairs.j0 && pairs.j1 > pairs.j0) j = pairs.j1;
+    if (j < g.ow) edge(j, window_argmax(g, rows, cols, keys, i, j));
   }
 }
 
@@ -605,11 +607,29 @@ void max_pool(const KernelCall& c) {
   const WindowBounds rows{g.h, g.kernel, g.stride, g.pad}, cols{g.w, g.kernel, g.stride, g.pad};
   const T *keys = c.in[0].ptr<T>(), *values = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
+  const int64_t plane = g.h * g.w;
 #pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
-    const T* v = values + p * g.h * g.w;
-    T* o = out + p * g.oh * g.ow;
-    each_argmax(g, rows, cols, keys + p * g.h * g.w, [&](int64_t k, int64_t at) { o[k] = v[at]; });
+    const T *k = keys + p * plane, *v = values + p * plane;
+    for (int64_t i = 0; i < g.oh; ++i) {
+      T* __restrict o = out + (p * g.oh + i) * g.ow;
+      const Pairs pr = pairs_of(g, i);
+      edge_windows(g, rows, cols, k, i, pr, [&](int64_t j, int64_t at) { o[j] = v[at]; });
+      if (pr.j1 <= pr.j0) continue;
+      const T *ka = k + pr.a * g.w - g.pad, *kb = ka + g.w, *va = v + pr.a * g.w - g.pad, *vb = va + g.w;
+      for (int64_t j = pr.j0; j < pr.j1; ++j) {  // argmax4, with the value carried along
+        const int64_t q = 2 * j;
+        const T k1 = ka[q + 1], k2 = kb[q], k3 = kb[q + 1], v1 = va[q + 1], v2 = vb[q], v3 = vb[q + 1];
+        T top = ka[q], value = va[q];
+        bool t = takes(k1, top);
+        top = t ? k1 : top;
+        value = t ? v1 : value;
+        t = takes(k2, top);
+        top = t ? k2 : top;
+        value = t ? v2 : value;
+        o[j] = takes(k3, top) ? v3 : value;
+      }
+    }
   }
 }
 
@@ -619,12 +639,24 @@ void max_unpool(const KernelCall& c) {
   const WindowBounds rows{g.h, g.kernel, g.stride, g.pad}, cols{g.w, g.kernel, g.stride, g.pad};
   const T *keys = c.in[0].ptr<T>(), *grad = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
+  const int64_t plane = g.h * g.w;
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
-    T* plane = out + p * g.h * g.w;
-    const T* gp = grad + p * g.oh * g.ow;
-    std::fill(plane, plane + g.h * g.w, T(0));
-    each_argmax(g, rows, cols, keys + p * g.h * g.w, [&](int64_t k, int64_t at) { plane[at] += gp[k]; });
+    T* op = out + p * plane;
+    const T* k = keys + p * plane;
+    std::fill(op, op + plane, T(0));
+    for (int64_t i = 0; i < g.oh; ++i) {
+      const T* gi = grad + (p * g.oh + i) * g.ow;
+      const Pairs pr = pairs_of(g, i);
+      edge_windows(g, rows, cols, k, i, pr, [&](int64_t j, int64_t at) { op[at] += gi[j]; });
+      if (pr.j1 <= pr.j0) continue;
+      const T *ka = k + pr.a * g.w - g.pad, *kb = ka + g.w;
+      T* oa = op + pr.a * g.w - g.pad;
+      for (int64_t j = pr.j0; j < pr.j1; ++j) {  // a scatter into the zeroed plane: fewer stores than writing all four
+        const int at = int(argmax4(ka, kb, 2 * j));
+        oa[(at >> 1) * g.w + 2 * j + (at & 1)] += gi[j];
+      }
+    }
   }
 }
 
@@ -656,7 +688,16 @@ void sum_pool(const KernelCall& c) {
 #pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
   for (int64_t r = 0; r < rows; ++r) {  // output row r sums input rows r s .. r s + s - 1, row-major per block
     const T* in = x + r * s * w;
-    T* out = y + r * ow;
+    T* __restrict out = y + r * ow;
+    if (s == 2) {  // the same sums in the same order, written so that the loop vectorises
+      const T *a = in, *b = in + w;
+#pragma omp simd
+      for (int64_t j = 0; j < ow; ++j) {
+        const T a0 = a[2 * j], a1 = a[2 * j + 1], b0 = b[2 * j], b1 = b[2 * j + 1];
+        out[j] = T(0) + a0 + a1 + b0 + b1;
+      }
+      continue;
+    }
     for (int64_t j = 0; j < ow; ++j) {
       T acc = 0;
       for (int64_t a = 0; a < s; ++a)

@@ -29,13 +29,14 @@ import time
 DEFAULT_SIZES = {
     "ae": [784, 128], "dae": [784, 128], "cae": [784, 128], "sparse": [784, 128],
     "sae": [784, 128, 64], "deep": [784, 1000, 500, 250, 30], "vae": [784, 400, 20],
+    "catvae": [784, 128, 64, 50], "aae": [784, 128, 64, 2],
 }
 CONV_MODELS = ("conv", "upconv", "convdae")  # [N, 1, 28, 28] images; trained with Adam lr 1e-3
-ADAM_MODELS = ("vae",) + CONV_MODELS
+ADAM_MODELS = ("vae", "catvae", "aae") + CONV_MODELS
 
 
 def optimiser(torch, kind, params):
-    """The model's default optimiser: Adam lr 1e-3 for the vae and the convolutional models,
+    """The model's default optimiser: Adam lr 1e-3 for the vae, catvae, aae and the convolutional models,
     Adagrad lr 0.01 for the rest (aegraph's tutorial defaults)."""
     if kind in ADAM_MODELS:
         return torch.optim.Adam(params, lr=1e-3)
@@ -174,7 +175,72 @@ def build(torch, kind, phase, blocks=()):
             kl = -0.5 * torch.sum(1 + lv - m * m - torch.exp(lv))
             return (rec + kl) / x.shape[0]
         return [fc, mu, logvar, d1, d0], vae_loss
+    if kind in ("catvae", "aae"):
+        return batch_norm_models(torch, kind)
     raise ValueError(f"unknown model '{kind}'")
+
+
+def bn_mlp(nn, sizes):
+    """Linear, BatchNorm1d, ReLU for each hidden size, then a Linear (aegraph's BatchNormMlp)."""
+    layers = []
+    for a, b in zip(sizes, sizes[1:]):
+        layers += [nn.Linear(a, b), nn.BatchNorm1d(b), nn.ReLU()]
+    return nn.Sequential(*layers[:-2])
+
+
+def batch_norm_models(torch, kind):
+    """catvae and aae (issue 15), batch-normalised ReLU layers both ways.
+
+    catvae: 784-128-64-50 logits, 5 groups of 10 categories; y = softmax((logits + g) / tau) per
+    group, g = -log(-log(u + 1e-9) + 1e-9), tau = max(1 - 0.0002 t, 0.5) at step t (from 0);
+    decoder 50-64-128-784; loss per image = BCE summed over pixels + KL(softmax(logits) || uniform)
+    summed over groups, mean over the batch. loss.test(x): the same with y = softmax(logits / 0.5),
+    no noise (the caller puts the modules in eval mode).
+    aae: 784-128-64-2 code z, decoder 2-64-128-784, adversary 2-16-1 with its own Adam (lr 1e-3),
+    which the loss steps first: BCE-with-logits(D(z_prior), 1) + BCE-with-logits(D(z.detach()), 0),
+    z_prior ~ N(0, I); then it returns the autoencoder's loss, per-pixel BCE + BCE-with-logits(D(z), 1)
+    against the updated adversary, for the caller's optimiser over the encoder and decoder."""
+    import math
+    nn, F = torch.nn, torch.nn.functional
+    s = DEFAULT_SIZES[kind]
+    enc, dec = bn_mlp(nn, s), bn_mlp(nn, s[::-1])
+    if kind == "catvae":
+        steps = [0]
+
+        def objective(x, y_of):
+            logits = enc(x)
+            groups = logits.view(-1, s[-1] // 10, 10)
+            rec = F.binary_cross_entropy_with_logits(dec(y_of(groups).view(-1, s[-1])), x, reduction="sum")
+            log_q = F.log_softmax(groups, -1)
+            kl = (log_q.exp() * (log_q + math.log(10))).sum()
+            return (rec + kl) / x.shape[0]
+
+        def catvae_loss(x):
+            tau = max(1.0 - 0.0002 * steps[0], 0.5)
+            steps[0] += 1
+
+            def sample(groups):
+                u = torch.rand_like(groups)
+                return F.softmax((groups - torch.log(-torch.log(u + 1e-9) + 1e-9)) / tau, -1)
+            return objective(x, sample)
+        catvae_loss.test = lambda x: objective(x, lambda groups: F.softmax(groups / 0.5, -1))
+        return [enc, dec], catvae_loss
+    adversary, state = bn_mlp(nn, [s[-1], 16, 1]), {}
+
+    def says_prior(code, target):
+        verdict = adversary(code)
+        return F.binary_cross_entropy_with_logits(verdict, torch.full_like(verdict, target))
+
+    def aae_loss(x):
+        if not state:  # made where the batch is: the caller moves only the returned modules
+            state["opt"] = torch.optim.Adam(adversary.to(x.device).parameters(), lr=1e-3)
+        z = enc(x)
+        d_loss = says_prior(torch.randn_like(z), 1.0) + says_prior(z.detach(), 0.0)
+        state["opt"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        state["opt"].step()
+        return F.binary_cross_entropy_with_logits(dec(z), x) + says_prior(z, 1.0)
+    return [enc, dec], aae_loss
 
 
 def blas_library():

@@ -22,12 +22,15 @@ The figure, on the 10000 test images after the last epoch, evaluated in batches 
 aegraph's Trainer::evaluate does: the mean per-pixel BCE of sigmoid(logits) against the clean
 image (dae, convdae: the uncorrupted input; sae: the whole stack after fine-tuning); for the vae the test
 loss in nats per image (BCE summed over pixels + KL, z = mu + sigma * eps sampled, as in PyTorch's
-VAE example and aegraph's VariationalAutoencoder::loss).
+VAE example and aegraph's VariationalAutoencoder::loss); for the catvae its test loss in nats per
+image (batch norm in eval mode, y = softmax(logits / 0.5)); for the aae the test BCE and the shares
+of test codes inside radius 1 and 2 (rows "aae r<1", "aae r<2").
 
   /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist \\
       --models ae,dae,cae,sae,deep,vae --seeds 0,1,2 [--epochs 5] [--threads 2] [--json OUT]
   /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist \\
       --models conv,upconv,convdae --seeds 0,1,2
+  /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist --models catvae,aae --seeds 0,1,2 --threads 1
 """
 import argparse
 import json
@@ -39,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_peer import ADAM_MODELS, CONV_MODELS, blas_library, build, read_idx_images  # noqa: E402
 
 MODELS = ["ae", "dae", "cae", "sae", "deep", "vae"]  # the default --models
-ALL_MODELS = MODELS + list(CONV_MODELS)  # those --models accepts
+ALL_MODELS = MODELS + list(CONV_MODELS) + ["catvae", "aae"]  # those --models accepts
 EVAL_BATCH = 1000  # aegraph's TrainConfig::eval_batch_size
 
 
@@ -112,6 +115,8 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
         (e0, d0), (e1, d1) = blocks  # fine-tuned in place
         return evaluate(torch, lambda x: d0(F.relu(d1(F.relu(e1(F.relu(e0(x))))))), test)
 
+    if kind in ("catvae", "aae"):
+        return batch_norm_run(torch, kind, train, test, epochs, batch, gen, logger("train"))
     modules, loss_fn = build(torch, kind, "train")
     train_phase(torch, modules, loss_fn, train, epochs, batch, "adam" if kind in ADAM_MODELS else "adagrad",
                 gen, logger("train"))
@@ -129,6 +134,23 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
     enc, dec = modules  # ae, dae (clean input at evaluation), cae (sigmoid code)
     code = torch.sigmoid if kind == "cae" else F.relu
     return evaluate(torch, lambda x: dec(code(enc(x))), test)
+
+
+def batch_norm_run(torch, kind, train, test, epochs, batch, gen, log):
+    """catvae: the test loss in nats per image (y = softmax(logits / 0.5), no noise, batch norm
+    on its running statistics). aae: the test BCE (as every model's), and how the 10000 test
+    codes fit the prior N(0, I): the share inside radius 1 and 2 (0.393 and 0.865 for the prior)."""
+    modules, loss_fn = build(torch, kind, "train")
+    train_phase(torch, modules, loss_fn, train, epochs, batch, "adam", gen, log)
+    for m in modules:
+        m.eval()
+    if kind == "catvae":
+        return evaluate(torch, None, test, vae_loss=loss_fn.test)
+    enc, dec = modules
+    with torch.no_grad():
+        radius = torch.cat([enc(test[at:at + EVAL_BATCH]) for at in range(0, test.shape[0], EVAL_BATCH)]).norm(dim=1)
+    return {"aae": evaluate(torch, lambda x: dec(enc(x)), test),
+            "aae r<1": float((radius < 1).double().mean()), "aae r<2": float((radius < 2).double().mean())}
 
 
 def main():
@@ -179,12 +201,15 @@ def main():
     for kind in models:
         for seed in seeds:
             t0 = time.perf_counter()
-            figure = run(torch, kind, seed, train, test, args.epochs, args.batch, args.verbose)
+            figures = run(torch, kind, seed, train, test, args.epochs, args.batch, args.verbose)
             took = time.perf_counter() - t0
-            results.setdefault(kind, {})[str(seed)] = figure
+            if not isinstance(figures, dict):  # the aae gives three: its test BCE and two code shares
+                figures = {kind: figures}
+            for name, figure in figures.items():
+                results.setdefault(name, {})[str(seed)] = figure
+                unit = "nats/image test loss" if name in ("vae", "catvae") else "share" if " r<" in name else "test BCE"
+                print(f"{name:>7} seed {seed}: {figure:.4f}  ({unit}, {took:.0f} s)", flush=True)
             seconds.setdefault(kind, {})[str(seed)] = round(took, 1)
-            unit = "nats/image test loss" if kind == "vae" else "test BCE"
-            print(f"{kind:>7} seed {seed}: {figure:.4f}  ({unit}, {took:.0f} s)", flush=True)
     print("\n| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean |")
     print("|---|" + "---|" * (len(seeds) + 1))
     for kind, by_seed in results.items():
@@ -196,7 +221,9 @@ def main():
     if args.json:
         out = {"torch": torch.__version__, "openblas_core": core, "env": env, "threads": args.threads,
                "epochs": args.epochs, "batch": args.batch, "seeds": seeds,
-               "metric": {"vae": "test loss, nats per image"}, "default_metric": "test BCE, mean per pixel",
+               "metric": {"vae": "test loss, nats per image", "catvae": "test loss, nats per image",
+                          "aae r<1": "share of test codes inside radius 1", "aae r<2": "share inside radius 2"},
+               "default_metric": "test BCE, mean per pixel",
                "results": results,
                "means": {k: sum(v.values()) / len(v) for k, v in results.items()}, "seconds": seconds}
         tmp = args.json + ".tmp"

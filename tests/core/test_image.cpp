@@ -198,6 +198,44 @@ TEST_CASE("max pooling takes the first largest key, NaN wins, and padding is nev
   CHECK(total == Approx(expected).epsilon(1e-6));  // every window's g lands somewhere in the plane
 }
 
+// Max pooling and its scatter against their definitions on many geometries (the CPU has a fast
+// path for 2x2 windows at stride 2 whose pixels are all inside, and a general one for the rest):
+// keys drawn from five values, so that most windows hold ties.
+TEST_CASE("max pooling and unpooling match their definitions on odd and padded planes", "[image]") {
+  struct Pool {
+    int64_t h, w, k, s, p;
+  };
+  for (const Pool& q : {Pool{28, 28, 2, 2, 1}, Pool{15, 15, 2, 2, 1}, Pool{15, 15, 2, 2, 0}, Pool{8, 8, 2, 2, 1},
+                        Pool{7, 9, 2, 2, 1}, Pool{6, 5, 2, 2, 0}, Pool{2, 2, 2, 2, 1}, Pool{9, 8, 3, 2, 1},
+                        Pool{6, 7, 3, 1, 1}}) {
+    CAPTURE(q.h, q.w, q.k, q.s, q.p);
+    const int64_t planes = 6, oh = (q.h + 2 * q.p - q.k) / q.s + 1, ow = (q.w + 2 * q.p - q.k) / q.s + 1;
+    const Shape image{2, 3, q.h, q.w}, pooled{2, 3, oh, ow};
+    std::vector<float> keys = pattern(planes * q.h * q.w, 3), values = pattern(planes * q.h * q.w, 4);
+    for (float& k : keys) k = std::round(k * 2);  // -2 .. 2
+    const std::vector<float> g = pattern(planes * oh * ow, 5);
+    std::vector<float> want_pool(size_t(planes * oh * ow)), want_unpool(keys.size(), 0.0f);
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          int64_t best = -1;
+          for (int64_t r = i * q.s - q.p; r < i * q.s - q.p + q.k; ++r)
+            for (int64_t c = j * q.s - q.p; c < j * q.s - q.p + q.k; ++c) {
+              if (r < 0 || r >= q.h || c < 0 || c >= q.w) continue;
+              const int64_t at = (pl * q.h + r) * q.w + c;
+              if (best < 0 || keys[size_t(at)] > keys[size_t(best)]) best = at;
+            }
+          const int64_t o = (pl * oh + i) * ow + j;
+          want_pool[size_t(o)] = values[size_t(best)];
+          want_unpool[size_t(best)] += g[size_t(o)];
+        }
+    CHECK(run({image, image}, {keys, values}, [&](auto& in) { return max_pool2d_at(in[0], in[1], q.k, q.s, q.p); }) ==
+          want_pool);
+    CHECK(run({image, pooled}, {keys, g}, [&](auto& in) { return max_unpool2d(in[0], in[1], q.k, q.s, q.p); }) ==
+          want_unpool);
+  }
+}
+
 TEST_CASE("nearest upsampling repeats pixels and the block sum adds them back", "[image]") {
   const std::vector<float> x = {1, 2, 3, 4, 5, 6};
   std::vector<float> up = run({Shape{1, 1, 2, 3}}, {x}, [](auto& in) { return upsample_nearest2d(in[0], 2); });

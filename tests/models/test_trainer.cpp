@@ -76,10 +76,11 @@ TEST_CASE("the same seed gives the same losses, another seed other ones", "[trai
 TEST_CASE("a resumed run reaches exactly the losses of an uninterrupted one", "[trainer][resume]") {
   Generated data = generated_digits(200, dim), test = generated_digits(60, dim, 500);
   for (const auto& [kind, optimiser] : {std::pair<std::string, std::string>{"dae", "adam"}, {"vae", "adam"},
-                                        {"sae", "adagrad"}, {"ae", "sgd"}}) {
+                                        {"sae", "adagrad"}, {"ae", "sgd"}, {"catvae", "adam"}, {"aae", "adam"}}) {
     INFO(kind << " with " << optimiser);
     ModelConfig c = small(kind);
     if (kind == "vae") c.sizes = {dim, 16, 4};
+    if (kind == "catvae" || kind == "aae") c.sizes = {dim, 16, kind == "aae" ? 2 : 20};  // batch norm, two players
     TrainConfig t = short_run(2, optimiser);
     if (optimiser == "sgd") t.optim.momentum = 0.9;
     Run whole = train(c, t, data, test);

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "helpers.h"
+#include "models/aae.h"
 #include "models/vae.h"
 
 using namespace ag;
@@ -176,6 +177,54 @@ TEST_CASE("the variational autoencoder learns, samples from the prior and walks 
     CHECK(walk[size_t(i)] == Approx(ends[size_t(i)]).margin(1e-5));
     CHECK(walk[size_t(4 * dim + i)] == Approx(ends[size_t(dim + i)]).margin(1e-5));
   }
+}
+
+TEST_CASE("the categorical VAE learns through its Gumbel-softmax relaxation", "[variants][catvae]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  Learned r = learn(kind("catvae", {dim, 32, 16, 20}), 8, adam);
+  check_learns(r);
+  // Its code is two groups of ten category probabilities each summing to 1.
+  auto model = make_model(kind("catvae", {dim, 32, 16, 20}), Device::cpu);
+  Graph g;
+  GraphParams p(g, model->params());
+  Value x = input(g, {3, dim}, "x");
+  Value code = model->encode(p, x);
+  Executor ex(compile({code}));
+  Generated d = generated_digits(3, dim);
+  std::copy(d.images.begin(), d.images.end(), ex.input(x).ptr<float>());
+  ex.run();
+  HostTensor y = ex.read(code);
+  REQUIRE(y.numel() == 3 * 20);
+  for (int64_t group = 0; group < 6; ++group) {
+    double total = 0;
+    for (int k = 0; k < 10; ++k) total += y.at(group * 10 + k);
+    CHECK(total == Approx(1.0).epsilon(1e-5));
+  }
+  CHECK_THROWS_WITH(make_model(kind("catvae", {dim, 32, 25}), Device::cpu), Catch::Contains("multiple of 10"));
+}
+
+TEST_CASE("the adversarial autoencoder learns with its adversary, and its codes decode back", "[variants][aae]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  Learned r = learn(kind("aae", {dim, 32, 16, 2}), 8, adam);
+  INFO("bce before " << r.before.bce << ", after " << r.after.bce);
+  CHECK(r.after.bce < 0.8 * r.before.bce);
+  CHECK(r.after.loss < r.before.loss);
+
+  auto model = make_model(kind("aae", {dim, 32, 16, 2}), Device::cpu);
+  auto& aae = dynamic_cast<AdversarialAutoencoder&>(*model);
+  Generated d = generated_digits(4, dim);
+  std::vector<float> z = aae.codes(d.images.data(), 4);
+  REQUIRE(z.size() == 8);
+  std::vector<float> images = aae.decode(z);
+  TrainConfig tc;
+  Trainer trainer(*model, tc);
+  std::vector<float> recon = trainer.reconstruct(d.images.data(), 4);
+  REQUIRE(images.size() == recon.size());
+  for (size_t i = 0; i < recon.size(); ++i) CHECK(images[i] == Approx(recon[i]).margin(1e-6));
 }
 
 TEST_CASE("the convolutional autoencoders learn, and their gradients match central differences", "[variants][conv]") {

@@ -239,3 +239,51 @@ TEST_CASE("ae-eval reports test losses, PCA at the same code size, a linear clas
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 101);
   CHECK(csv.find("\n7,7,") != std::string::npos);  // image 7 of the test set has label 7
 }
+
+TEST_CASE("catvae and aae: batch norm and two optimisers resume exactly; the aae reports how its codes fit the prior",
+          "[variants][resume]") {
+  TempDir tmp;
+  write_dataset(tmp.file("data"), 200, 50);
+  for (const std::string kind : {"catvae", "aae"}) {
+    INFO(kind);
+    const std::vector<std::string> model = {"--model", kind, "--sizes", kind == "aae" ? "784,32,2" : "784,32,20",
+                                            "--batch", "50"};
+    auto with = [&](const std::string& out, const std::string& epochs) {
+      std::vector<std::string> args = model;
+      for (const std::string& a : quick_run(tmp, out, {"--epochs", epochs})) args.push_back(a);
+      return args;
+    };
+    const std::string straight = tmp.file(kind + "-straight"), resumed = tmp.file(kind + "-resumed");
+    check_succeeded(ae_train(with(straight, "2")));
+    check_succeeded(ae_train(with(resumed, "1")));
+    check_succeeded(ae_train({"--resume", "--out", resumed, "--data", tmp.file("data"), "--epochs", "2", "--threads", "2"}));
+    const json a = read_json(straight + "/metrics.json"), b = read_json(resumed + "/metrics.json");
+    CHECK(a["settings"]["optimiser"]["kind"] == "adam");
+    for (const char* key : {"train_loss", "test_loss", "test_bce"}) {
+      INFO(key);
+      check_finite(a, key);
+      CHECK(a["epochs"][1][key] == b["epochs"][1][key]);
+    }
+    // Parameters, batch norm's running statistics, both optimisers' state, the step counter.
+    const auto checkpoint = parse_safetensors(read_file(straight + "/checkpoint.safetensors"));
+    CHECK(checkpoint.data == parse_safetensors(read_file(resumed + "/checkpoint.safetensors")).data);
+    const ToolResult eval = ae_eval({straight, "--data", tmp.file("data"), "--threads", "2", "--json", tmp.file(kind + ".json")});
+    check_succeeded(eval);
+    CHECK(read_json(tmp.file(kind + ".json"))["test_loss"].get<double>() ==
+          Approx(a["test_loss"].get<double>()).epsilon(1e-6));
+    if (kind == "aae") {
+      const json fit = a["code_fit"];
+      INFO(fit.dump());
+      REQUIRE(fit["mean"].size() == 2);
+      REQUIRE(fit["std"].size() == 2);
+      const double r1 = fit["within_radius_1"].get<double>(), r2 = fit["within_radius_2"].get<double>();
+      CHECK((0 <= r1 && r1 <= r2 && r2 <= 1));
+      const std::string report = read_file(straight + "/report.html");
+      for (const char* picture : {"codes.png", "prior_grid.png"}) {
+        check_png(straight + "/" + picture);
+        CHECK(report.find(std::string("src=\"") + picture + "\"") != std::string::npos);
+      }
+      CHECK(report.find("inside radius 2") != std::string::npos);
+    }
+  }
+}

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "models/data.h"
+#include "models/train_step.h"
 
 namespace ag::bench {
 
@@ -51,6 +52,7 @@ TrainingStep::TrainingStep(const models::ModelConfig& config, const models::Opti
   const int phase_index = int(chosen - phases.begin());
   phase_name_ = ph.name;
   optimizer_ = models::Optimizer::make(optim, model_->params());
+  player_optimisers_ = models::make_player_optimisers(*model_, optim);
   const int step = counters_.add("step", Shape{}, Init::Zeros());
   const int loss_sum = counters_.add("loss_sum", Shape{}, Init::Zeros());
 
@@ -61,10 +63,11 @@ TrainingStep::TrainingStep(const models::ModelConfig& config, const models::Opti
   b.step = counters[step];
   if (ph.uses_labels) b.labels = input(g, Shape{batch, model_->classes()}, "labels");
   if (model_->corrupts_on_host()) b.corrupted = input(g, b.x.shape(), "corrupted");
-  loss_ = model_->loss(p, b, phase_index);
-  std::vector<Value> grads = grad(loss_, p.leaves(ph.trainable));
-  std::vector<Value> outputs = {loss_};
-  for (Value v : optimizer_->step(p, ph.trainable, grads)) outputs.push_back(v);
+  std::vector<models::Optimizer*> optimisers = {optimizer_.get()};
+  for (auto& o : player_optimisers_) optimisers.push_back(o.get());
+  models::StepGraph s = models::build_step(*model_, p, b, ph, phase_index, optimisers);
+  loss_ = s.loss;
+  std::vector<Value> outputs = std::move(s.outputs);
   Value sum = counters[loss_sum];
   outputs.push_back(assign(sum, sum + loss_ * float(batch)));
   outputs.push_back(assign(b.step, b.step + 1.0f));  // last: the noise above read the old count

@@ -1,5 +1,6 @@
 // One model's training step, compiled the way models::Trainer compiles it (the trainer keeps
-// its plans private): the phase's loss, its gradients, the optimiser's update, the loss-sum
+// its plans private, both use models::build_step): the phase's loss, its gradients, the
+// optimisers' updates, the model's state updates (batch norm), the loss-sum
 // and step-counter assigns, all one plan. step() gathers a minibatch of shuffled rows straight
 // into the executor's input buffer and runs the plan, so batch preparation is part of a step,
 // as in training. The plan is exposed for what the benchmark reports about it (matrix
@@ -57,6 +58,7 @@ class TrainingStep {
  private:
   std::unique_ptr<models::Model> model_;
   std::unique_ptr<models::Optimizer> optimizer_;
+  std::vector<std::unique_ptr<models::Optimizer>> player_optimisers_;  // the model's players' (the AAE's adversary)
   ParamStore counters_;  // "step" (keys the noise) and "loss_sum", as the trainer's
   Device device_;
   int64_t batch_;

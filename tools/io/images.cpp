@@ -89,6 +89,51 @@ void write_png_gray(const std::string& path, const GrayImage& image) {
   write_file_atomic(path, png);
 }
 
+RgbImage scatter_plot(std::span<const float> xy, std::span<const uint8_t> labels, int size, float extent) {
+  if (size <= 0 || size > 4096 || !(extent > 0) || xy.size() != 2 * labels.size())
+    throw IoError(fmt::format("scatter_plot: {} coordinates and {} labels on {} pixels, extent {}", xy.size(),
+                              labels.size(), size, extent));
+  // Matplotlib's "tab10" colours, one per digit.
+  static const unsigned char palette[10][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44},  {214, 39, 40},
+                                               {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                               {188, 189, 34},  {23, 190, 207}};
+  RgbImage image{size, size, std::vector<unsigned char>(size_t(size) * size_t(size) * 3, 255)};
+  const float scale = float(size) / (2 * extent);
+  auto put = [&](int col, int row, const unsigned char* c) {
+    if (col < 0 || row < 0 || col >= size || row >= size) return;
+    std::copy(c, c + 3, image.rgb.begin() + (ptrdiff_t(row) * size + col) * 3);
+  };
+  const unsigned char grey[3] = {190, 190, 190};
+  for (int k = 0; k < size; ++k) {  // the axes, then the circles of radius 1 and 2
+    put(k, size / 2, grey);
+    put(size / 2, k, grey);
+  }
+  for (float r : {1.0f, 2.0f})
+    for (int k = 0; k < 8 * size; ++k) {
+      const float a = 2 * float(M_PI) * float(k) / float(8 * size);
+      put(int(std::floor((r * std::cos(a) + extent) * scale)), int(std::floor((extent - r * std::sin(a)) * scale)), grey);
+    }
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const float x = xy[2 * i], y = xy[2 * i + 1];
+    if (!(std::abs(x) < extent && std::abs(y) < extent)) continue;
+    const unsigned char* c = labels[i] < 10 ? palette[labels[i]] : palette[7];
+    const int col = int(std::floor((x + extent) * scale)), row = int(std::floor((extent - y) * scale));
+    for (int dr = -1; dr <= 1; ++dr)  // a 3x3 dot
+      for (int dc = -1; dc <= 1; ++dc) put(col + dc, row + dr, c);
+  }
+  return image;
+}
+
+void write_png_rgb(const std::string& path, const RgbImage& image) {
+  if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.width) * size_t(image.height) * 3)
+    throw IoError(fmt::format("{}: a {}x{} RGB picture cannot hold {} values", path, image.width, image.height, image.rgb.size()));
+  std::string png;
+  auto append = [](void* context, void* data, int size) { static_cast<std::string*>(context)->append(static_cast<char*>(data), size_t(size)); };
+  if (!stbi_write_png_to_func(append, &png, image.width, image.height, 3, image.rgb.data(), image.width * 3))
+    throw IoError(fmt::format("{}: stb_image_write could not encode a {}x{} picture", path, image.width, image.height));
+  write_file_atomic(path, png);
+}
+
 void write_png_gray(const std::string& path, std::span<const float> pixels, int width, int height) {
   GrayImage image{width, height, std::vector<float>(pixels.begin(), pixels.end())};
   write_png_gray(path, image);

@@ -33,6 +33,17 @@ struct TileLayout {
 // columns = k. Non-finite values show as 0. Throws IoError on sizes that do not add up.
 GrayImage tile_images(std::span<const float> tiles, int64_t count, const TileLayout& layout);
 
+// A scatter plot of 2-D points coloured by label (0..9, ten distinct colours; other labels grey)
+// on a white square of `size` pixels spanning [-extent, extent] on both axes, with the axes and
+// the circles of radius 1 and 2 in grey: how an adversarial autoencoder's codes fit N(0, I).
+// `xy` holds x0, y0, x1, y1, ...; points outside the square are left out. RGB, row-major.
+struct RgbImage {
+  int width = 0, height = 0;
+  std::vector<unsigned char> rgb;  // height * width * 3
+};
+RgbImage scatter_plot(std::span<const float> xy, std::span<const uint8_t> labels, int size, float extent);
+void write_png_rgb(const std::string& path, const RgbImage& image);
+
 // PNG bytes of an 8-bit grayscale picture (value * 255, rounded).
 std::string encode_png_gray(const GrayImage& image);
 void write_png_gray(const std::string& path, const GrayImage& image);

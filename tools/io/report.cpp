@@ -96,7 +96,9 @@ std::vector<Picture> standard_pictures() {
           {"filters.png", "First-layer filters, each scaled to its own range"},
           {"denoising.png", "Test images (top), their corrupted copies (middle) and the reconstructions from those (bottom)"},
           {"samples.png", "Samples decoded from the prior"},
-          {"interpolation.png", "Decoded interpolation between two test images in latent space"}};
+          {"interpolation.png", "Decoded interpolation between two test images in latent space"},
+          {"codes.png", "The test codes coloured by digit, with the circles of radius 1 and 2 (adversarial autoencoder)"},
+          {"prior_grid.png", "Images decoded over the prior: the N(0, 1) deciles of the two code dimensions"}};
 }
 
 std::string html_escape(std::string_view text) {

@@ -4,13 +4,16 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "models/vae.h"
 #include "tools/io/atomic_file.h"
 #include "tools/io/images.h"
 #include "tools/io/report.h"
+#include "tools/train/prior_fit.h"
 
 namespace ag::tools {
 namespace {
@@ -176,10 +179,15 @@ std::vector<std::string> write_pictures(const std::string& dir, models::Trainer&
 }
 
 void write_run_files(const std::string& dir, const RunRecord& record, models::Trainer& trainer, const io::Dataset& test) {
-  const nlohmann::json metrics = metrics_json(record);
+  nlohmann::json metrics = metrics_json(record);
+  std::vector<std::string> pictures = write_pictures(dir, trainer, test, record.run.seed);
+  std::optional<PriorFit> fit;  // the adversarial autoencoder's codes against its prior
+  if (auto* aae = dynamic_cast<models::AdversarialAutoencoder*>(&trainer.model()); aae && test.n > 0) {
+    fit = write_prior_pictures(dir, *aae, test, pictures);
+    metrics["code_fit"] = fit->json();
+  }
   io::write_file_atomic(path_in(dir, "metrics.json"), metrics.dump(2) + "\n");
   io::write_file_atomic(path_in(dir, "loss.csv"), loss_csv(record.history));
-  std::vector<std::string> pictures = write_pictures(dir, trainer, test, record.run.seed);
 
   io::ReportData report;
   report.title = "aegraph: " + describe_model(record.run.model);
@@ -195,6 +203,12 @@ void write_run_files(const std::string& dir, const RunRecord& record, models::Tr
   };
   metric("test loss (the model's objective)", "test_loss", "{:.5f}");
   metric("test BCE per pixel", "test_bce", "{:.5f}");
+  if (fit) {
+    report.metrics.emplace_back("test codes: mean per dimension", fmt::format("{:.3f}", fmt::join(fit->mean, ", ")));
+    report.metrics.emplace_back("test codes: std per dimension", fmt::format("{:.3f}", fmt::join(fit->std, ", ")));
+    report.metrics.emplace_back("test codes inside radius 1 (N(0, I) in 2-D: 0.393)", fmt::format("{:.3f}", fit->within1));
+    report.metrics.emplace_back("test codes inside radius 2 (N(0, I) in 2-D: 0.865)", fmt::format("{:.3f}", fit->within2));
+  }
   metric("test squared error per image", "test_mse", "{:.3f}");
   metric("train loss", "train_loss", "{:.5f}");
   metric("test classification error", "test_error", "{:.4f}");
