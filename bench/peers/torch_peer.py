@@ -16,6 +16,7 @@ line, so that it can interleave its own repeats with ours:
   peer  -> {"event": "rep", "threads": T, "samples_per_sec": ..., "step_ms_p50": ..., ...}
   "quit" or end of input -> exits
 Run by hand:  echo "run 2" | /usr/bin/python3 bench/peers/torch_peer.py --model ae --data DIR
+--compile (aebench --peer torch-compile) times the same step under torch.compile (torch >= 2).
 """
 import argparse
 import ctypes
@@ -41,6 +42,25 @@ def optimiser(torch, kind, params):
     if kind in ADAM_MODELS:
         return torch.optim.Adam(params, lr=1e-3)
     return torch.optim.Adagrad(params, lr=0.01)
+
+
+def compiled(torch, loss_fn, opt_step):
+    """The step as torch.compile's documentation suggests compiling training: the loss (its
+    forward, and through AOTAutograd its backward) in mode "reduce-overhead", which replays it
+    as CUDA graphs on a GPU, and the optimiser's step (opt_step, gradient clamping included)
+    compiled on its own in the default mode (its state is made at the first step, and Adam keeps
+    its step counts on the host, which CUDA graphs cannot replay)."""
+    if not hasattr(torch, "compile"):
+        raise RuntimeError(f"torch {torch.__version__} has no torch.compile (it came with torch 2.0)")
+    loss_c = torch.compile(loss_fn, mode="reduce-overhead")
+    step_c = torch.compile(opt_step)
+    # Each step begins a new CUDA-graph generation: the previous step's outputs may be reused.
+    mark = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None) or (lambda: None)
+
+    def loss(x):
+        mark()
+        return loss_c(x)
+    return loss, step_c
 
 
 def say(obj):
@@ -278,6 +298,8 @@ def main():
     p.add_argument("--data", default="", help="folder with train-images-idx3-ubyte[.gz]")
     p.add_argument("--synthetic-rows", type=int, default=60000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compile", action="store_true",
+                   help='torch.compile the loss (mode="reduce-overhead") and the optimiser step')
     args = p.parse_args()
     try:
         import numpy as np
@@ -298,6 +320,9 @@ def main():
         modules, loss_fn = build(torch, args.model, phase)
         params = [q for m in modules for q in m.to(device).parameters()]
         opt = optimiser(torch, args.model, params)
+        opt_step = opt.step
+        if args.compile:
+            loss_fn, opt_step = compiled(torch, loss_fn, opt_step)
         images, description = load_images(args)
         if args.batch > images.shape[0]:
             raise ValueError(f"batch {args.batch} is larger than the {images.shape[0]} examples")
@@ -310,7 +335,8 @@ def main():
 
     blas, core, blas_threads = blas_library()
     say({"event": "ready", "torch": torch.__version__, "numpy": np.__version__,
-         "device": str(device), "default_threads": default_threads, "blas": blas,
+         "device": str(device), "compile": "reduce-overhead" if args.compile else "eager",
+         "default_threads": default_threads, "blas": blas,
          "blas_threads": blas_threads(),
          "openblas_core": core, "phase": phase, "parameters": sum(q.numel() for q in params),
          "data": description,
@@ -331,7 +357,7 @@ def main():
         loss = loss_fn(x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        opt_step()
         return loss
 
     for line in sys.stdin:
@@ -345,17 +371,21 @@ def main():
             continue
         threads = int(words[1])
         torch.set_num_threads(threads)
-        for _ in range(args.warmup):
-            step()
-        sync()
-        times = []
-        start = time.perf_counter()
-        for _ in range(args.steps):
-            t0 = time.perf_counter()
-            loss = step()
+        try:  # a step that fails (a compiler error, say) ends the peer with its reason
+            for _ in range(args.warmup):
+                step()
             sync()
-            times.append(time.perf_counter() - t0)
-        total = time.perf_counter() - start
+            times = []
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                t0 = time.perf_counter()
+                loss = step()
+                sync()
+                times.append(time.perf_counter() - t0)
+            total = time.perf_counter() - start
+        except Exception as e:
+            say({"event": "error", "reason": f"step failed: {type(e).__name__}: {str(e)[:500]}"})
+            return 0
         times.sort()
         pick = lambda q: 1e3 * float(np.percentile(times, q))
         say({"event": "rep", "threads": torch.get_num_threads(), "blas_threads": blas_threads(),

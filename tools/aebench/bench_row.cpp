@@ -63,6 +63,7 @@ std::unique_ptr<TorchPeer> start_peer(const RowSpec& spec, const std::string& ph
   s.model = spec.model;
   s.phase = spec.model == "sae" ? phase : "";
   s.device = to_string(spec.device);
+  s.compile = run.peer == "torch-compile";
   s.batch = spec.batch;
   s.steps = run.steps;
   s.warmup = run.warmup;
@@ -117,7 +118,7 @@ RowResult measure_row(const RowSpec& spec, const BenchData& data, const RunSetti
   const models::DataView view = data.view();
 
   std::unique_ptr<TorchPeer> peer;
-  if (run.peer == "torch") peer = start_peer(spec, row.phase, data, run, row);
+  if (!run.peer.empty()) peer = start_peer(spec, row.phase, data, run, row);
 
   for (int round = 0; round < run.repeats; ++round) {
     set_num_threads(spec.threads);

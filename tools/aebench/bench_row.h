@@ -29,7 +29,7 @@ struct RunSettings {
   int steps = 100, warmup = 10, repeats = 5;
   bool floor = true;         // measure the GEMM floor
   uint64_t seed = 0;
-  std::string peer;          // "" or "torch"
+  std::string peer;          // "", "torch" (eager) or "torch-compile" (torch.compile, reduce-overhead)
   std::string python, peer_script;
 };
 
@@ -49,7 +49,7 @@ struct RowResult {
   double loss = 0;                      // the last step's objective (a NaN here flags a broken step)
 
   // The peer, when asked for.
-  std::string peer;                     // "torch"
+  std::string peer;                     // "torch" or "torch-compile"
   std::string peer_skipped;             // why it did not run
   nlohmann::json peer_info;             // its "ready" line
   std::vector<int> peer_threads;        // the settings it ran with: ours, then its default

@@ -3,7 +3,7 @@
 // column means and how to run a fair comparison: docs/benchmarks.md.
 //
 //   aebench --model ae,dae,cae,sae,deep,vae --backend cpu,cuda --batch 150,1024 --threads 1,2
-//           --steps 100 --repeats 5 [--data DIR | --synthetic] [--peer torch] [--json FILE]
+//           --steps 100 --repeats 5 [--data DIR | --synthetic] [--peer torch|torch-compile] [--json FILE]
 #include <cblas.h>
 #include <unistd.h>
 
@@ -115,7 +115,11 @@ int main(int argc, char** argv) {
   data_flag->excludes(synthetic_flag);
   app.add_option("--synthetic-rows", synthetic_rows, "examples of synthetic data")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
-  app.add_option("--peer", peer, "run the same workload in another framework")->check(CLI::IsMember({"none", "torch"}))->capture_default_str();
+  app.add_option("--peer", peer,
+                 "run the same workload in PyTorch: torch (eager) or torch-compile (the loss under "
+                 "torch.compile(mode=\"reduce-overhead\"), the optimiser step compiled; needs torch >= 2)")
+      ->check(CLI::IsMember({"none", "torch", "torch-compile"}))
+      ->capture_default_str();
   app.add_option("--openblas-env", openblas_env,
                  "with a peer: 'unset' runs both sides without OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE "
                  "(OpenBLAS picks its kernels for this CPU), 'default' both with the environment as it is")
@@ -174,8 +178,9 @@ int main(int argc, char** argv) {
             RowResult row = measure_row(spec, data, run);
             if (with_peer && !peer_described && row.peer_best >= 0) {
               const nlohmann::json& info = row.peer_info;
-              fmt::print("peer: torch {} on {}, default threads {}, BLAS {} (OpenBLAS core {}), "
+              fmt::print("peer: torch {} on {} ({}), default threads {}, BLAS {} (OpenBLAS core {}), "
                          "OPENBLAS_CORETYPE {}\n", info.value("torch", "?"), info.value("device", "?"),
+                         info.value("compile", "eager"),
                          info.value("default_threads", 0), info.value("blas", "?"), info.value("openblas_core", "?"),
                          info.value("env", nlohmann::json::object()).value("OPENBLAS_CORETYPE", nlohmann::json()).is_null()
                              ? "unset"

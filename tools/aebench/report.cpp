@@ -162,6 +162,7 @@ nlohmann::json row_json(const RowResult& r, const RunSettings& run, const std::s
   j["peer_default_threads"] = r.peer_info.value("default_threads", 0);
   j["peer_version"] = r.peer_info.value("torch", "");
   j["peer_device"] = r.peer_info.value("device", "");
+  j["peer_compile"] = r.peer_info.value("compile", "eager");
   j["peer_openblas_core"] = r.peer_info.value("openblas_core", "");
   j["ratio"] = s.ratio;
   j["ratio_rounds"] = r.ratio;

@@ -26,6 +26,7 @@ std::vector<std::string> peer_arguments(const PeerSetup& s) {
                                    "--batch", std::to_string(s.batch), "--steps", std::to_string(s.steps),
                                    "--warmup", std::to_string(s.warmup), "--seed", std::to_string(s.seed)};
   if (!s.phase.empty()) args.insert(args.end(), {"--phase", s.phase});
+  if (s.compile) args.push_back("--compile");
   if (!s.data_dir.empty()) args.insert(args.end(), {"--data", s.data_dir});
   else args.insert(args.end(), {"--synthetic-rows", std::to_string(s.synthetic_rows)});
   return args;

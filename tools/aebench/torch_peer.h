@@ -28,6 +28,7 @@ struct PeerSetup {
   std::string script;          // bench/peers/torch_peer.py
   std::string model, phase;    // aegraph's names
   std::string device = "cpu";
+  bool compile = false;        // torch.compile(mode="reduce-overhead") the step (torch >= 2)
   int64_t batch = 150;
   int steps = 100, warmup = 10;
   std::string data_dir;        // "" : synthetic data of synthetic_rows examples
