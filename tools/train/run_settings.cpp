@@ -45,7 +45,7 @@ double default_lr(const std::string& optimiser) {
 }
 
 TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
-  app.add_option("--model", model_kind_, "ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae")
+  app.add_option("--model", model_kind_, "ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae | catvae | aae")
       ->check(CLI::IsMember(models::model_kinds()));
   app.add_option("--sizes", sizes_, "layer sizes, input first, code last (default ae 784,128; sae 784,128,64; "
                                     "deep 784,1000,500,250,30; vae 784,400,20)")
@@ -53,7 +53,7 @@ TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
   app.add_option("--activation", activation_, "code activation: relu | sigmoid | tanh | softplus | linear "
                                               "(default relu; cae and sparse sigmoid)");
   app.add_option("--loss", loss_, "reconstruction loss: bce | mse (default bce)");
-  app.add_option("--optimiser,--optimizer", optimiser_, "sgd | adagrad | adam | adamw (default adagrad; vae, conv, upconv, convdae adam)");
+  app.add_option("--optimiser,--optimizer", optimiser_, "sgd | adagrad | adam | adamw (default adagrad; vae, conv, upconv, convdae, catvae, aae adam)");
   app.add_option("--lr", lr_, "learning rate (default adagrad 0.01, adam/adamw 0.001, sgd 0.1)");
   app.add_option("--momentum", momentum_, "sgd momentum (default 0)");
   app.add_option("--batch", raw_.batch, "minibatch size")->capture_default_str();
