@@ -22,7 +22,7 @@ Value Autoencoder::reconstruction_loss(Value logits, Value target) const {
 }
 
 Value Autoencoder::loss(GraphParams& p, const Batch& batch, int) {
-  return reconstruction_loss(logits(p, batch.x), batch.x);
+  return reconstruction_loss(logits(p, training_input(p, batch)), batch.x);
 }
 
 std::unique_ptr<Model> make_autoencoder(const ModelConfig& config, Device device, DType dtype) {

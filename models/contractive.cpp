@@ -48,7 +48,7 @@ class Contractive final : public Autoencoder {
   using Autoencoder::Autoencoder;
 
   Value loss(GraphParams& p, const Batch& batch, int) override {
-    Value h = encode(p, batch.x);
+    Value h = encode(p, training_input(p, batch));
     Value reconstruction = reconstruction_loss(decoder_(p, h), batch.x);
     return reconstruction + penalty(p, batch, h) * float(config_.lambda);
   }

@@ -47,7 +47,6 @@ class ConvFamily : public Model {
  protected:
   virtual Value code(GraphParams& p, Value images) = 0;  // [B, 1, 28, 28] -> the code's feature maps
   virtual Value decode(GraphParams& p, Value code) = 0;  // -> logits [B, 1, 28, 28]
-  virtual Value training_input(GraphParams&, const Batch& batch) { return batch.x; }
 
   Value act(Value x) const { return activation(x, config_.activation); }
 };
@@ -130,7 +129,6 @@ class ConvDAE final : public ConvFamily {
   }
 
  protected:
-  Value training_input(GraphParams&, const Batch& batch) override { return corrupt(config_, batch); }
   Value code(GraphParams& p, Value x) override {
     x = activate_pooled(e1_(p, x), config_.activation, 1);     // 32 x 15 x 15
     return activate_pooled(e2_(p, x), config_.activation, 0);  // 32 x 7 x 7

@@ -35,7 +35,7 @@ class Deep final : public Model {
   }
 
   Value loss(GraphParams& p, const Batch& batch, int) override {
-    Value z = logits(p, batch.x);
+    Value z = logits(p, training_input(p, batch));
     return config_.loss == "mse" ? mse(sigmoid(z), batch.x) : bce_with_logits(z, batch.x);
   }
 

@@ -10,16 +10,18 @@
 
 namespace ag::models {
 
-Value corrupt(const ModelConfig& config, const Batch& b) {
+Value corrupt(const ModelConfig& config, const Batch& b) { return corrupt(config, b, config.noise, config.noise_level); }
+
+Value corrupt(const ModelConfig& config, const Batch& b, const std::string& noise, double level) {
   const Shape& s = b.x.shape();
-  const float v = float(config.noise_level);
+  const float v = float(level);
   const uint64_t seed = config.seed;
-  if (config.noise == "mask") return b.x * bernoulli(b.step, s, seed, 1.0f - v);  // zero with probability v
-  if (config.noise == "salt_pepper") {  // with probability v a pixel becomes 0 or 1, equally likely
+  if (noise == "mask") return b.x * bernoulli(b.step, s, seed, 1.0f - v);  // zero with probability v
+  if (noise == "salt_pepper") {  // with probability v a pixel becomes 0 or 1, equally likely
     Value hit = bernoulli(b.step, s, seed, v), salt = bernoulli(b.step, s, seed, 0.5f);
     return b.x * (1.0f - hit) + hit * salt;
   }
-  if (config.noise == "gaussian") return b.x + normal(b.step, s, seed, 0.0f, v);
+  if (noise == "gaussian") return b.x + normal(b.step, s, seed, 0.0f, v);
   if (!b.corrupted.valid())
     throw Error(fmt::format("{}: affine noise needs the host-corrupted batch (Batch::corrupted)", config.kind));
   return b.corrupted;
@@ -39,7 +41,7 @@ class Denoising final : public Autoencoder {
   using Autoencoder::Autoencoder;
 
   Value loss(GraphParams& p, const Batch& batch, int) override {
-    return reconstruction_loss(logits(p, corrupt(config_, batch)), batch.x);
+    return reconstruction_loss(logits(p, training_input(p, batch)), batch.x);
   }
   Value corrupted(GraphParams&, const Batch& batch) override { return corrupt(config_, batch); }
 

@@ -2,6 +2,7 @@
 #include "models/model.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -40,6 +41,8 @@ const std::vector<std::string>& model_kinds() {
 }
 
 bool is_conv_kind(const std::string& kind) { return one_of(kind, {"conv", "upconv", "convdae"}); }
+bool is_denoising_kind(const std::string& kind) { return one_of(kind, {"dae", "convdae"}); }
+double default_grad_clamp(const std::string& kind) { return kind == "seq2seq" ? 10.0 : 0.0; }
 
 std::string default_optimiser(const std::string& kind) {
   return one_of(kind, {"vae", "catvae", "aae"}) || is_conv_kind(kind) ? "adam" : "adagrad";
@@ -103,6 +106,9 @@ void ModelConfig::validate() const {
     if (!(affine_rotate_deg >= 0 && affine_scale >= 0 && affine_scale < 1 && affine_shift_px >= 0))
       fail("affine ranges must be >= 0 (and scale < 1)");
   }
+  if (!(gaussian_noise >= 0) || !std::isfinite(gaussian_noise)) fail("gaussian_noise must be a finite number >= 0");
+  if (gaussian_noise > 0 && is_denoising_kind(kind))
+    fail("gaussian_noise is for the other models: dae and convdae corrupt with noise = gaussian");
   if (!(lambda >= 0)) fail("lambda must be >= 0");
   if (!one_of(jacobian, {"closed", "exact", "projection"}))
     fail(fmt::format("unknown jacobian '{}' (auto, closed, exact, projection)", jacobian));
@@ -124,7 +130,9 @@ std::vector<Phase> Model::phases() { return {Phase{"train", all_params(), false}
 
 Value Model::classify(GraphParams&, Value) { return {}; }
 
-Value Model::corrupted(GraphParams&, const Batch&) { return {}; }
+Value Model::corrupted(GraphParams&, const Batch& batch) {
+  return config_.gaussian_noise > 0 ? corrupt(config_, batch, "gaussian", config_.gaussian_noise) : Value{};
+}
 
 Value Model::training_input(GraphParams& p, const Batch& batch) {
   Value noisy = corrupted(p, batch);

@@ -33,6 +33,9 @@ struct ModelConfig {
   std::string noise;             // default mask (convdae: gaussian)
   double noise_level = -1;       // default 0.3 (convdae: 0.5)
   double affine_rotate_deg = 15, affine_scale = 0.1, affine_shift_px = 2;  // affine: max |angle|, |s - 1|, |shift|
+  // Every model but dae and convdae (which have `noise`): > 0 adds N(0, gaussian_noise^2) to the
+  // input in training, the target stays the clean image (Kaixhin's denoising switch).
+  double gaussian_noise = 0;
 
   // cae: lambda * mean_batch ||J_f(x)||_F^2. jacobian: closed (sigmoid encoders only), exact
   // (double backward, one gradient per code unit), projection (E_v ||J^T v||^2, v ~ N(0, I)),
@@ -104,7 +107,7 @@ class Model {
   virtual Value logits(GraphParams& p, Value x, int phase = -1) = 0;
   virtual Value encode(GraphParams& p, Value x) = 0;  // the code [B, code_dim], deterministic
   // The input the model trains on, for a denoising model its corrupted batch; an invalid Value
-  // for models that train on the clean input (the default).
+  // for models that train on the clean input. The default adds config.gaussian_noise when > 0.
   virtual Value corrupted(GraphParams& p, const Batch& batch);
   // What loss() feeds the encoder: corrupted() where there is one, else the clean batch.x.
   Value training_input(GraphParams& p, const Batch& batch);
@@ -128,12 +131,18 @@ class Model {
 // denoising.cpp): graph ops keyed by batch.step, or batch.corrupted for the affine noise, which
 // corrupt_affine() makes on the host.
 Value corrupt(const ModelConfig& config, const Batch& batch);
+// The same for an explicit noise kind and level (corrupt() passes config.noise, noise_level).
+Value corrupt(const ModelConfig& config, const Batch& batch, const std::string& noise, double level);
 void corrupt_affine(const ModelConfig& config, const float* clean, float* out, int64_t rows, int dim, int64_t step);
 
 // The optimiser a variant trains with unless told otherwise: Adam for the VAE and the
 // convolutional models (as their references do), Adagrad (the tutorial's) for the rest.
 std::string default_optimiser(const std::string& kind);
 bool is_conv_kind(const std::string& kind);  // conv, upconv, convdae
+bool is_denoising_kind(const std::string& kind);  // dae, convdae: their own --noise
+// The element-wise gradient clamp a variant trains with unless told otherwise (OptimConfig::
+// grad_clamp): 10 for seq2seq (Kaixhin's Seq2SeqAE), 0 (off) for the rest.
+double default_grad_clamp(const std::string& kind);
 
 // Builds the variant config.kind (config is resolved() first) with its parameters on `device`.
 std::unique_ptr<Model> make_model(const ModelConfig& config, Device device, DType dtype = DType::f32);

@@ -32,6 +32,8 @@ void OptimConfig::validate() const {
   if (!(lr_decay >= 0)) throw Error(fmt::format("optimiser: lr_decay must be >= 0, not {}", lr_decay));
   if (!(initial_accumulator >= 0)) throw Error("optimiser: initial_accumulator must be >= 0");
   if (!(beta1 >= 0 && beta1 < 1)) throw Error(fmt::format("optimiser: beta1 must be in [0, 1), not {}", beta1));
+  if (!(grad_clamp >= 0) || !std::isfinite(grad_clamp))
+    throw Error(fmt::format("optimiser: grad_clamp must be a finite number >= 0, not {}", grad_clamp));
   if (!(beta2 >= 0 && beta2 < 1)) throw Error(fmt::format("optimiser: beta2 must be in [0, 1), not {}", beta2));
 }
 
@@ -77,8 +79,11 @@ std::vector<Value> Optimizer::step(GraphParams& p, const std::vector<int>& indic
   Value t_new = t + 1.0f;  // PyTorch counts the update being made: the first one has t = 1
   begin(h, h[lr_], t_new);
   std::vector<Value> outputs;
+  // The clamp is one more elementwise node in front of each update, so the plan fuses it into
+  // the update's group (the gradient is read once, clamped in the block, never stored).
+  const float c = float(config_.grad_clamp);
   for (size_t k = 0; k < indices.size(); ++k) {
-    update(p, indices[k], p[indices[k]], grads[k], outputs);
+    update(p, indices[k], p[indices[k]], c > 0 ? clamp(grads[k], -c, c) : grads[k], outputs);
     p.advance(indices[k], outputs.back());  // update() ends with assign(param, new value)
   }
   outputs.push_back(assign(t, t_new));  // last: everything above read the old count

@@ -26,6 +26,7 @@ struct OptimConfig {
   double lr_decay = 0;                   // adagrad: lr / (1 + (t - 1) lr_decay)
   double initial_accumulator = 0;        // adagrad
   double beta1 = 0.9, beta2 = 0.999;     // adam, adamw
+  double grad_clamp = 0;                 // > 0: each gradient element clamped to [-c, c] first
 
   double resolved_weight_decay() const;
   double resolved_eps() const;

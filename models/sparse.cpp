@@ -14,7 +14,7 @@ class Sparse final : public Autoencoder {
   using Autoencoder::Autoencoder;
 
   Value loss(GraphParams& p, const Batch& batch, int) override {
-    Value h = encode(p, batch.x);
+    Value h = encode(p, training_input(p, batch));
     Value total = reconstruction_loss(decoder_(p, h), batch.x);
     if (config_.beta > 0) total = total + kl_sparsity(h) * float(config_.beta);
     if (config_.l1 > 0) total = total + sum(abs(h)) * float(config_.l1 / double(h.shape()[0]));

@@ -47,14 +47,15 @@ class Stacked final : public Model {
   }
 
   Value loss(GraphParams& p, const Batch& batch, int phase) override {
+    Value x = training_input(p, batch);  // --gaussian-noise: every phase reads the noisy images
     if (phase < blocks() && phase > 0) {  // block k against the codes below it
-      Value codes = encode_to(p, batch.x, phase);
+      Value codes = encode_to(p, x, phase);
       Value out = decoders_[size_t(phase)](p, dense(p, encoders_[size_t(phase)], codes, config_.activation));
       // Sigmoid codes lie in (0, 1) and are matched like pixels; other codes by squared error.
       return config_.activation == "sigmoid" ? bce_with_logits(out, codes) : mse(out, codes);
     }
-    if (phase == blocks() + 1) return cross_entropy(classify(p, batch.x), batch.labels);
-    Value z = logits(p, batch.x, phase);
+    if (phase == blocks() + 1) return cross_entropy(classify(p, x), batch.labels);
+    Value z = logits(p, x, phase);
     return config_.loss == "mse" ? mse(sigmoid(z), batch.x) : bce_with_logits(z, batch.x);
   }
 

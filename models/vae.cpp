@@ -34,7 +34,7 @@ Value VariationalAutoencoder::encode(GraphParams& p, Value x) { return posterior
 Value VariationalAutoencoder::logits(GraphParams& p, Value x, int) { return decode_logits(p, encode(p, x)); }
 
 Value VariationalAutoencoder::loss(GraphParams& p, const Batch& batch, int) {
-  Gaussian q = posterior(p, batch.x);
+  Gaussian q = posterior(p, training_input(p, batch));
   Value eps = normal(batch.step, q.mu.shape(), config_.seed);
   Value z = q.mu + exp(q.logvar * 0.5f) * eps;
   // bce_with_logits is the mean over B x D elements; times D it is the per-image sum.

@@ -63,6 +63,7 @@ struct Reference {
     const double wd = c.resolved_weight_decay(), eps = c.resolved_eps();
     for (size_t i = 0; i < 6; ++i) {
       double g = p[i] - target[i];
+      if (c.grad_clamp > 0) g = std::clamp(g, -c.grad_clamp, c.grad_clamp);
       if (c.kind == "sgd") {
         g += wd * p[i];
         if (c.momentum > 0) {
@@ -172,6 +173,30 @@ TEST_CASE("Adam and AdamW match their closed forms with bias correction", "[opti
     CHECK(c.resolved_weight_decay() == 0.01);
     check_steps(c, 2);
   }
+}
+
+TEST_CASE("a gradient clamp limits each element before the update, fused into it", "[optim]") {
+  // The gradients are 0.4, -1.65, 2.6, -1, 0, 1.45: a clamp at 1 cuts three of them.
+  for (const char* kind : {"sgd", "adagrad", "adam"}) {
+    INFO(kind);
+    OptimConfig c = config(kind, 0.05);
+    c.grad_clamp = 1.0;
+    check_steps(c, 3);
+    Rig rig(c);
+    const Plan& plan = rig.ex->plan();
+    int clamps = 0;
+    for (int id = 0; id < rig.g.size(); ++id) {
+      if (rig.g.node(id).op != OpCode::clamp || plan.storage[size_t(id)] == Storage::none) continue;
+      ++clamps;
+      CHECK(plan.group[size_t(id)] >= 0);  // part of the update's group: the clamped gradient is never stored
+    }
+    CHECK(clamps == 1);
+  }
+  ParamStore store;
+  store.add("w", Shape{2}, Init::Zeros());
+  OptimConfig bad = config("adam", 0.1);
+  bad.grad_clamp = -1;
+  CHECK_THROWS_WITH(Optimizer::make(bad, store), Catch::Contains("grad_clamp"));
 }
 
 TEST_CASE("the learning rate changes between runs without recompiling", "[optim]") {

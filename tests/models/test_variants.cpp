@@ -91,6 +91,36 @@ TEST_CASE("the denoising autoencoder learns under every corruption", "[variants]
   }
 }
 
+TEST_CASE("--gaussian-noise: any model trains on noisy inputs against the clean image", "[variants][noise]") {
+  for (const char* k : {"ae", "deep", "vae"}) {
+    INFO(k);
+    ModelConfig c = kind(k, std::string(k) == "ae" ? std::vector<int>{dim, 16} : std::vector<int>{dim, 32, 8});
+    c.gaussian_noise = 0.3;
+    auto model = make_model(c, Device::cpu);
+    Graph g;
+    GraphParams p(g, model->params());
+    Batch b;
+    b.x = input(g, {4, dim}, "x");
+    b.step = constant(g, 0.0);
+    Value noisy = model->training_input(p, b);
+    REQUIRE(noisy.valid());
+    Executor ex(compile({b.x, noisy}));
+    Generated d = generated_digits(4, dim);
+    std::copy(d.images.begin(), d.images.end(), ex.input(b.x).ptr<float>());
+    ex.run();
+    HostTensor clean = ex.read(b.x), got = ex.read(noisy);
+    double sq = 0;  // the noise's empirical variance
+    for (int64_t i = 0; i < got.numel(); ++i) sq += (got.at(i) - clean.at(i)) * (got.at(i) - clean.at(i));
+    CHECK(std::sqrt(sq / double(got.numel())) == Approx(0.3).epsilon(0.15));
+  }
+  ModelConfig c = kind("ae", {dim, 16});
+  c.gaussian_noise = 0.2;
+  check_learns(learn(c));
+  ModelConfig dae = kind("dae", {dim, 16});
+  dae.gaussian_noise = 0.2;
+  CHECK_THROWS_WITH(make_model(dae, Device::cpu), Catch::Contains("gaussian_noise"));
+}
+
 TEST_CASE("the contractive autoencoder learns, closed form and double backward", "[variants][cae]") {
   SECTION("sigmoid encoder, closed form") { check_learns(learn(kind("cae", {dim, 16}))); }
   SECTION("tanh encoder, exact Jacobian by double backward") {

@@ -104,11 +104,21 @@ TEST_CASE("run settings survive their JSON form") {
   run.epochs = 3;
   run.seed = 7;
   run.limit = 1000;
+  run.optim.grad_clamp = 10;
   const nlohmann::json j = run_json(run);
   const RunSettings back = run_from_json(j, "test");
   CHECK(run_json(back) == j);
   CHECK(back.model.noise == "gaussian");
   CHECK(back.optim.momentum == 0.9);
+  CHECK(back.optim.grad_clamp == 10);
+
+  // Checkpoints written before --gaussian-noise and --grad-clamp existed still load, with both off.
+  nlohmann::json older = j;
+  older["model"].erase("gaussian_noise");
+  older["optimiser"].erase("grad_clamp");
+  const RunSettings old_run = run_from_json(older, "old.safetensors");
+  CHECK(old_run.model.gaussian_noise == 0);
+  CHECK(old_run.optim.grad_clamp == 0);
 
   nlohmann::json broken = j;
   broken["model"].erase("sizes");

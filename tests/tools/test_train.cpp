@@ -186,6 +186,7 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
       {"--model", "conv"},
       {"--model", "upconv"},
       {"--model", "convdae", "--noise-level", "0.3"},
+      {"--model", "deep", "--sizes", "784,32,8", "--gaussian-noise", "0.3", "--grad-clamp", "1"},
   };
   for (size_t v = 0; v < variants.size(); ++v) {
     const std::string out = tmp.file("run" + std::to_string(v));
@@ -198,7 +199,8 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
     const std::string kind = variants[v][1];
     check_png(out + "/reconstructions.png");
     check_png(out + "/filters.png");  // the convolutional models: their first convolution's 3x3 filters
-    if (kind == "dae" || kind == "convdae") {  // test images, corrupted copies, reconstructions from them
+    const bool noisy = std::find(variants[v].begin(), variants[v].end(), "--gaussian-noise") != variants[v].end();
+    if (kind == "dae" || kind == "convdae" || noisy) {  // test images, corrupted copies, reconstructions from them
       check_png(out + "/denoising.png");
       CHECK(read_file(out + "/report.html").find("src=\"denoising.png\"") != std::string::npos);
     }

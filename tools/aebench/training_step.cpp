@@ -14,6 +14,7 @@ models::OptimConfig tutorial_optimiser(const std::string& kind) {
   models::OptimConfig o;
   o.kind = models::default_optimiser(kind);
   o.lr = o.kind == "adam" ? 1e-3 : 0.01;
+  o.grad_clamp = models::default_grad_clamp(kind);
   return o;
 }
 

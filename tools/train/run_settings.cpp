@@ -36,6 +36,12 @@ T field(const nlohmann::json& j, const char* key, const std::string& origin, con
   }
 }
 
+// A field added after checkpoints were first written: `fallback` where an older file lacks it.
+template <class T>
+T optional_field(const nlohmann::json& j, const char* key, T fallback, const std::string& origin, const char* where) {
+  return j.is_object() && j.contains(key) ? field<T>(j, key, origin, where) : fallback;
+}
+
 }  // namespace
 
 double default_lr(const std::string& optimiser) {
@@ -61,6 +67,10 @@ TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
       ->capture_default_str();
   app.add_option("--noise", noise_, "dae, convdae corruption: mask | salt_pepper | gaussian | affine (default mask; convdae gaussian)");
   app.add_option("--noise-level", noise_level_, "dae, convdae: fraction corrupted (mask, salt_pepper) or std (gaussian); default 0.3 (convdae gaussian 0.5)");
+  app.add_option("--gaussian-noise", gaussian_noise_, "add N(0, S^2) noise to the input in training, target the clean "
+                                                      "image (every model but dae and convdae; default 0: off)");
+  app.add_option("--grad-clamp", grad_clamp_, "clamp each gradient element to [-C, C] before the update "
+                                              "(default 0: off; seq2seq 10)");
   app.add_option("--lambda", lambda_, "cae: weight of the Jacobian penalty (default 0.1)");
   app.add_option("--rho", rho_, "sparse: target mean activation (default 0.05)");
   app.add_option("--beta", beta_, "sparse: weight of the KL sparsity penalty (default 3)");
@@ -103,6 +113,9 @@ RunSettings TrainFlags::fresh_run() const {
   };
   only_for("--noise", {"dae", "convdae"}, "dae and convdae");
   only_for("--noise-level", {"dae", "convdae"}, "dae and convdae");
+  if (given("--gaussian-noise") && models::is_denoising_kind(model_kind_))
+    fail(fmt::format("--gaussian-noise is for the other models; --model {} takes --noise gaussian --noise-level S",
+                     model_kind_));
   only_for("--lambda", {"cae"}, "cae");
   only_for("--rho", {"sparse"}, "sparse");
   only_for("--beta", {"sparse"}, "sparse");
@@ -153,6 +166,11 @@ RunSettings TrainFlags::fresh_run() const {
       fail(fmt::format("--noise-level {} must be {} for --noise {}", noise_level_, probability ? "in [0, 1]" : ">= 0", m.noise));
     m.noise_level = noise_level_;
   }
+  if (given("--gaussian-noise")) {
+    if (!std::isfinite(gaussian_noise_) || gaussian_noise_ < 0)
+      fail(fmt::format("--gaussian-noise must be a finite number >= 0, not {}", gaussian_noise_));
+    m.gaussian_noise = gaussian_noise_;
+  }
   if (given("--lambda")) {
     if (!std::isfinite(lambda_) || lambda_ < 0) fail(fmt::format("--lambda must be a finite number >= 0, not {}", lambda_));
     m.lambda = lambda_;
@@ -175,6 +193,9 @@ RunSettings TrainFlags::fresh_run() const {
   if (!is_one_of(run.optim.kind, {"sgd", "adagrad", "adam", "adamw"}))
     fail(fmt::format("--optimiser {}: expected sgd, adagrad, adam or adamw", run.optim.kind));
   run.optim.lr = given("--lr") ? lr_ : default_lr(run.optim.kind);
+  run.optim.grad_clamp = given("--grad-clamp") ? grad_clamp_ : models::default_grad_clamp(m.kind);
+  if (!std::isfinite(run.optim.grad_clamp) || run.optim.grad_clamp < 0)
+    fail(fmt::format("--grad-clamp must be a finite number >= 0 (0: off), not {}", run.optim.grad_clamp));
   if (given("--momentum")) {
     if (run.optim.kind != "sgd") fail(fmt::format("--momentum is for --optimiser sgd, not {}", run.optim.kind));
     run.optim.momentum = momentum_;
@@ -201,6 +222,8 @@ RunSettings TrainFlags::resumed_run(const RunSettings& saved, const std::string&
       {"--noise", noise_, saved.model.noise},               {"--noise-level", noise_level_, saved.model.noise_level},
       {"--lambda", lambda_, saved.model.lambda},            {"--rho", rho_, saved.model.rho},
       {"--beta", beta_, saved.model.beta},                  {"--tied", tied_, saved.model.tied},
+      {"--gaussian-noise", gaussian_noise_, saved.model.gaussian_noise},
+      {"--grad-clamp", grad_clamp_, saved.optim.grad_clamp},
       {"--classes", classes_, saved.model.classes},         {"--seed", raw_.seed, saved.seed},
       {"--limit", raw_.limit, saved.limit},
   };
@@ -233,6 +256,7 @@ nlohmann::json model_json(const models::ModelConfig& m) {
           {"affine_rotate_deg", m.affine_rotate_deg},
           {"affine_scale", m.affine_scale},
           {"affine_shift_px", m.affine_shift_px},
+          {"gaussian_noise", m.gaussian_noise},
           {"lambda", m.lambda},
           {"jacobian", m.jacobian},
           {"projections", m.projections},
@@ -256,6 +280,7 @@ models::ModelConfig model_from_json(const nlohmann::json& j, const std::string& 
   m.affine_rotate_deg = field<double>(j, "affine_rotate_deg", origin, at);
   m.affine_scale = field<double>(j, "affine_scale", origin, at);
   m.affine_shift_px = field<double>(j, "affine_shift_px", origin, at);
+  m.gaussian_noise = optional_field<double>(j, "gaussian_noise", 0.0, origin, at);
   m.lambda = field<double>(j, "lambda", origin, at);
   m.jacobian = field<std::string>(j, "jacobian", origin, at);
   m.projections = field<int>(j, "projections", origin, at);
@@ -286,7 +311,8 @@ nlohmann::json run_json(const RunSettings& run) {
             {"lr_decay", o.lr_decay},
             {"initial_accumulator", o.initial_accumulator},
             {"beta1", o.beta1},
-            {"beta2", o.beta2}}},
+            {"beta2", o.beta2},
+            {"grad_clamp", o.grad_clamp}}},
           {"batch", run.batch},
           {"epochs", run.epochs},
           {"seed", run.seed},
@@ -308,6 +334,7 @@ RunSettings run_from_json(const nlohmann::json& j, const std::string& origin) {
   run.optim.initial_accumulator = field<double>(o, "initial_accumulator", origin, at);
   run.optim.beta1 = field<double>(o, "beta1", origin, at);
   run.optim.beta2 = field<double>(o, "beta2", origin, at);
+  run.optim.grad_clamp = optional_field<double>(o, "grad_clamp", 0.0, origin, at);
   run.batch = field<int>(j, "batch", origin, "");
   run.epochs = field<int>(j, "epochs", origin, "");
   run.seed = field<uint64_t>(j, "seed", origin, "");
@@ -337,6 +364,7 @@ std::string describe_model(const models::ModelConfig& m) {
   if (m.kind == "dae") text += fmt::format(", {} noise {}", m.noise, m.noise_level);
   if (m.kind == "cae") text += fmt::format(", lambda {}", m.lambda);
   if (m.kind == "sparse") text += fmt::format(", rho {} beta {}", m.rho, m.beta);
+  if (m.gaussian_noise > 0) text += fmt::format(", gaussian noise {}", m.gaussian_noise);
   if (m.classes > 0) text += fmt::format(", {} classes", m.classes);
   return text;
 }
@@ -345,8 +373,9 @@ std::vector<std::pair<std::string, std::string>> settings_rows(const RunSettings
   const models::ModelConfig& m = run.model;
   std::vector<std::pair<std::string, std::string>> rows = {
       {"model", describe_model(m)},
-      {"optimiser", fmt::format("{} lr {}{}", run.optim.kind, run.optim.lr,
-                                run.optim.momentum > 0 ? fmt::format(" momentum {}", run.optim.momentum) : "")},
+      {"optimiser", fmt::format("{} lr {}{}{}", run.optim.kind, run.optim.lr,
+                                run.optim.momentum > 0 ? fmt::format(" momentum {}", run.optim.momentum) : "",
+                                run.optim.grad_clamp > 0 ? fmt::format(", gradients clamped to +-{}", run.optim.grad_clamp) : "")},
       {"batch", std::to_string(run.batch)},
       {"epochs", std::to_string(run.epochs) + (m.kind == "sae" ? " per phase" : "")},
       {"seed", std::to_string(run.seed)},

@@ -54,7 +54,8 @@ class TrainFlags {
   std::string model_kind_ = "ae";
   std::vector<int> sizes_;
   std::string activation_, loss_, optimiser_, noise_;
-  double lr_ = 0, momentum_ = 0, noise_level_ = 0, lambda_ = 0, rho_ = 0, beta_ = 0;
+  double lr_ = 0, momentum_ = 0, noise_level_ = 0, lambda_ = 0, rho_ = 0, beta_ = 0, gaussian_noise_ = 0,
+         grad_clamp_ = 0;
   bool tied_ = false;
   int classes_ = 0;
 };
