@@ -209,6 +209,8 @@ const std::vector<OpRow>& op_rows() {
       {"sum_axis_0", OpCode::sum_axis, {batch}, [](X x) { return sum(x[0], 0); }},  // a bias gradient
       {"sum_axis_1", OpCode::sum_axis, {batch}, [](X x) { return sum(x[0], 1); }},
       {"logsumexp", OpCode::logsumexp, {batch}, [](X x) { return logsumexp(x[0], 1); }},
+      // wta's layer: each of 1000 units keeps its top ceil(0.05 x 150) = 8 of the batch.
+      {"batch_topk", OpCode::batch_topk_at, {Shape{150, 1000}}, [](X x) { return batch_topk(x[0], 8); }},
       {"broadcast_to", OpCode::broadcast_to, {Shape{784}}, [](X x) { return broadcast_to(x[0], batch); }},
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},

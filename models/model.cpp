@@ -21,7 +21,7 @@ struct Variant {
 const Variant variants[] = {
     {"ae", make_autoencoder},  {"dae", make_denoising}, {"cae", make_contractive},   {"sparse", make_sparse},
     {"sae", make_stacked},     {"deep", make_deep},     {"vae", make_variational},     {"conv", make_conv},
-    {"upconv", make_upconv},   {"convdae", make_convdae},
+    {"upconv", make_upconv},   {"convdae", make_convdae}, {"wta", make_wta},
     {"catvae", make_catvae},   {"aae", make_aae},
 };
 
@@ -45,7 +45,7 @@ bool is_denoising_kind(const std::string& kind) { return one_of(kind, {"dae", "c
 double default_grad_clamp(const std::string& kind) { return kind == "seq2seq" ? 10.0 : 0.0; }
 
 std::string default_optimiser(const std::string& kind) {
-  return one_of(kind, {"vae", "catvae", "aae"}) || is_conv_kind(kind) ? "adam" : "adagrad";
+  return one_of(kind, {"vae", "wta", "seq2seq", "catvae", "aae"}) || is_conv_kind(kind) ? "adam" : "adagrad";
 }
 
 ModelConfig ModelConfig::resolved() const {
@@ -55,6 +55,7 @@ ModelConfig ModelConfig::resolved() const {
     else if (kind == "deep") c.sizes = {784, 1000, 500, 250, 30};
     else if (kind == "vae") c.sizes = {784, 400, 20};
     else if (kind == "convdae") c.sizes = {784, 32 * 7 * 7};
+    else if (kind == "wta") c.sizes = {784, 1000};
     else if (kind == "catvae") c.sizes = {784, 128, 64, 50};
     else if (kind == "aae") c.sizes = {784, 128, 64, 2};
     else c.sizes = {784, 128};
@@ -76,7 +77,7 @@ void ModelConfig::validate() const {
   if (sizes.size() < 2) fail("sizes needs at least an input and a code size");
   for (int s : sizes)
     if (s <= 0) fail(fmt::format("sizes must be positive, got {}", s));
-  bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse"});
+  bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse", "wta"});
   if (shallow && sizes.size() != 2) fail("sizes must be {input, code} (one hidden layer)");
   if (kind == "vae" && sizes.size() < 3) fail("sizes must be {input, hidden..., latent}");
   if (one_of(kind, {"catvae", "aae"})) {  // batch-normalised ReLU layers, a Bernoulli decoder
@@ -117,6 +118,7 @@ void ModelConfig::validate() const {
   if (projections < 1) fail("projections must be >= 1");
   if (!(rho > 0 && rho < 1)) fail(fmt::format("rho {} must be in (0, 1)", rho));
   if (!(beta >= 0) || !(l1 >= 0)) fail("beta and l1 must be >= 0");
+  if (!(wta_rate > 0 && wta_rate <= 1)) fail(fmt::format("wta_rate {} must be in (0, 1]", wta_rate));
   if (kind == "sparse" && beta > 0 && activation != "sigmoid")
     fail("the KL sparsity penalty needs codes in (0, 1): use a sigmoid code (or beta 0 with l1)");
   if (classes < 0 || classes > 256) fail(fmt::format("classes {} is outside 0..256", classes));

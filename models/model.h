@@ -17,7 +17,7 @@ namespace ag::models {
 // Empty strings, empty sizes and negative numbers mean "the variant's default" (resolved()).
 // The defaults of kind "ae" are the tutorial's: 784 -> 128, ReLU code, sigmoid decoder, BCE.
 struct ModelConfig {
-  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae
+  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae | wta
                                  // | catvae | aae
   std::vector<int> sizes;        // input, hidden..., code. ae/dae/cae/sparse {784, 128}; catvae {784, 128, 64, 50}
                                  // (groups of 10 categories); aae {784, 128, 64, 2};
@@ -46,6 +46,9 @@ struct ModelConfig {
 
   // sparse: beta * sum_j KL(rho || rho_hat_j) + l1 * mean_batch sum_j |h_j|
   double rho = 0.05, beta = 3.0, l1 = 0;
+
+  // wta: in training each code unit keeps its ceil(wta_rate x batch) largest activations over the batch.
+  double wta_rate = 0.05;
 
   int classes = 0;               // sae: > 0 adds a softmax head fine-tuned with labels
 
@@ -135,8 +138,8 @@ Value corrupt(const ModelConfig& config, const Batch& batch);
 Value corrupt(const ModelConfig& config, const Batch& batch, const std::string& noise, double level);
 void corrupt_affine(const ModelConfig& config, const float* clean, float* out, int64_t rows, int dim, int64_t step);
 
-// The optimiser a variant trains with unless told otherwise: Adam for the VAE and the
-// convolutional models (as their references do), Adagrad (the tutorial's) for the rest.
+// The optimiser a variant trains with unless told otherwise: Adam for the VAE, the
+// convolutional models, wta and seq2seq (as their references do), Adagrad (the tutorial's) for the rest.
 std::string default_optimiser(const std::string& kind);
 bool is_conv_kind(const std::string& kind);  // conv, upconv, convdae
 bool is_denoising_kind(const std::string& kind);  // dae, convdae: their own --noise

@@ -59,6 +59,7 @@
   X(sum)                \
   X(sum_axis)           \
   X(logsumexp)          \
+  X(batch_topk_at)      \
   X(broadcast_to)       \
   X(reshape)            \
   X(stop_gradient)      \

@@ -94,6 +94,12 @@ Value stop_gradient(Value x);  // x's values; no gradient flows through it (PyTo
 Value slice(Value x, int axis, int64_t start, int64_t length);
 Value pad(Value x, int axis, int64_t start, int64_t total);  // zeros around x along axis
 Value concat(const std::vector<Value>& parts, int axis);
+// Per column of x [B, N], the k largest values over the batch kept, the rest zero (ties: the lower
+// row; a NaN ranks above every number). The gradient flows to the kept elements only.
+Value batch_topk(Value x, int64_t k);
+// values [B, N] where keys [B, N] rank among their column's k largest, else zero
+// (batch_topk(x, k) = batch_topk_at(x, x, k)); its gradient in values is the same selection.
+Value batch_topk_at(Value keys, Value values, int64_t k);
 
 // ---- losses (scalars) ----
 Value bce(Value p, Value target);               // mean over elements, p a probability

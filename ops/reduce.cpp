@@ -1,5 +1,6 @@
 // Reductions and their inverse, broadcasting: sum over everything or one axis, broadcast_to.
 // mean and sum_to are compositions of these. Kernels reduce deterministically (fixed chunking).
+// Also batch top-k, a selection over the batch axis (the winner-take-all autoencoder's).
 #include <fmt/format.h>
 
 #include "ops/broadcast.h"
@@ -45,6 +46,19 @@ void bw_logsumexp(const Value& y, const Value& g, Value* d) {
 }
 void bw_broadcast_to(const Value& y, const Value& g, Value* d) { d[0] = sum_to(g, y.input(0).shape()); }
 
+// batch_topk_at: keys and values [B, N], 1 <= k <= B -> [B, N].
+Shape batch_topk_rule(const Node& n, const Shape* in) {
+  if (in[0].rank != 2 || in[0] != in[1]) shape_error(n, in, "keys and values must be the same [batch, units] matrix");
+  const int64_t k = n.attrs.i[0];
+  if (k < 1 || k > in[0][0]) shape_error(n, in, fmt::format("k = {} must be between 1 and the batch, {}", k, in[0][0]));
+  return in[0];
+}
+// A mask chosen by the keys: linear in the values, and its own adjoint, so the gradient is the
+// same selection of g (and differentiates again); the keys only choose.
+void bw_batch_topk(const Value& y, const Value& g, Value* d) {
+  d[1] = batch_topk_at(y.input(0), g, y.node().attrs.i[0]);
+}
+
 }  // namespace
 
 void register_reduce_ops(OpInfo* t) {
@@ -52,6 +66,15 @@ void register_reduce_ops(OpInfo* t) {
   set_op(t, OpCode::sum_axis, OpKind::reduce, 1, true, sum_axis_rule, bw_sum_axis);
   set_op(t, OpCode::logsumexp, OpKind::reduce, 1, true, sum_axis_rule, bw_logsumexp);
   set_op(t, OpCode::broadcast_to, OpKind::shape, 1, true, broadcast_to_rule, bw_broadcast_to);
+  set_op(t, OpCode::batch_topk_at, OpKind::reduce, 2, false, batch_topk_rule, bw_batch_topk);
+}
+
+Value batch_topk(Value x, int64_t k) { return batch_topk_at(x, x, k); }
+
+Value batch_topk_at(Value keys, Value values, int64_t k) {
+  Attrs a;
+  a.i[0] = k;
+  return keys.graph->add(OpCode::batch_topk_at, {keys, values}, a);
 }
 
 Value sum(Value x) { return x.graph->add(OpCode::sum, {x}); }

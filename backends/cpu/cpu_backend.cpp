@@ -82,6 +82,7 @@ struct KernelTable {
     k[int(OpCode::sum)] = sum_kernel;
     k[int(OpCode::sum_axis)] = sum_axis_kernel;
     k[int(OpCode::logsumexp)] = logsumexp_kernel;
+    k[int(OpCode::batch_topk_at)] = batch_topk_kernel;
     k[int(OpCode::broadcast_to)] = broadcast_kernel;
     k[int(OpCode::slice)] = slice_kernel;
     k[int(OpCode::pad)] = pad_kernel;

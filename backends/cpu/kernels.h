@@ -1,6 +1,6 @@
 // The CPU backend's kernels that are not generic loops over a functor, by concern:
 //   products.cpp      matmul (OpenBLAS, our bands, the sparse kernels) and pairs of products
-//   reductions.cpp    sum, sum over an axis, logsumexp
+//   reductions.cpp    sum, sum over an axis, logsumexp, batch top-k
 //   shape_kernels.cpp broadcast, slice, pad, concat, assign
 //   image_kernels.cpp convolutions (unfold + OpenBLAS), pooling, upsampling
 //   fused.cpp         the block interpreter for fused elementwise groups
@@ -18,6 +18,7 @@ void run_pair(const KernelCall& a, const KernelCall& b);
 void sum_kernel(const KernelCall& c);
 void sum_axis_kernel(const KernelCall& c);
 void logsumexp_kernel(const KernelCall& c);
+void batch_topk_kernel(const KernelCall& c);
 
 void broadcast_kernel(const KernelCall& c);
 void slice_kernel(const KernelCall& c);

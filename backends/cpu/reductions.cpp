@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/loops.h"
+#include "ops/topk.h"
 
 namespace ag::cpu {
 
@@ -124,12 +126,52 @@ void logsumexp_over_axis(const KernelCall& c) {
       y[o * inner + i] = nan ? std::numeric_limits<T>::quiet_NaN() : std::isfinite(m) ? m + T(std::log(acc)) : m;
     }
 }
+
+// Batch top-k: for each column, the k-th ranked (key, row) found by nth_element over the
+// column's B entries (O(B) each, the order of ops/topk.h); then one row-major pass keeps each
+// value that ranks at or above its column's k-th. Buffers are thread-local and grow once.
+template <class T>
+void batch_topk_columns(const KernelCall& c) {
+  const int64_t rows = c.in[0].shape[0], cols = c.in[0].shape[1], k = c.node->attrs.i[0];
+  const T* keys = c.in[0].ptr<T>();
+  const T* values = c.in[1].ptr<T>();
+  T* out = c.out.ptr<T>();
+  thread_local std::vector<T> kth;
+  thread_local std::vector<int64_t> kth_row;
+  kth.resize(size_t(cols));
+  kth_row.resize(size_t(cols));
+  T* kv = kth.data();
+  int64_t* kr = kth_row.data();
+  const bool parallel = rows * cols > cpu::parallel_grain;
+#pragma omp parallel if (parallel)
+  {
+    thread_local std::vector<int64_t> order;
+    order.resize(size_t(rows));
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < cols; ++j) {
+      for (int64_t i = 0; i < rows; ++i) order[size_t(i)] = i;
+      auto above = [&](int64_t a, int64_t b) { return topk_ranks_above(keys[a * cols + j], a, keys[b * cols + j], b); };
+      std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), above);
+      kr[j] = order[size_t(k - 1)];
+      kv[j] = keys[kr[j] * cols + j];
+    }
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        const bool kept = i == kr[j] || topk_ranks_above(keys[i * cols + j], i, kv[j], kr[j]);
+        out[i * cols + j] = kept ? values[i * cols + j] : T(0);
+      }
+  }
+}
 }  // namespace
 
 void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float>(c) : sum_all<double>(c); }
 void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over_axis<float>(c) : sum_over_axis<double>(c); }
 void logsumexp_kernel(const KernelCall& c) {
   c.out.dtype == DType::f32 ? logsumexp_over_axis<float>(c) : logsumexp_over_axis<double>(c);
+}
+void batch_topk_kernel(const KernelCall& c) {
+  c.out.dtype == DType::f32 ? batch_topk_columns<float>(c) : batch_topk_columns<double>(c);
 }
 
 }  // namespace ag::cpu

@@ -2,12 +2,14 @@
 // loss-term functor), sum over everything, and sum over one axis. No atomics anywhere: the
 // two-pass sums write one double per block into the context's fixed scratch and a single block
 // adds those in a fixed order; the grid depends on the element count alone, so a result
-// repeats bit for bit from run to run and replay to replay.
+// repeats bit for bit from run to run and replay to replay. Batch top-k is here too (a selection
+// over the batch axis): one thread per element counts the rows of its column that rank above it.
 #include <algorithm>
 
 #include "backends/cuda/device_loops.cuh"
 #include "ops/broadcast.h"
 #include "ops/functors.h"
+#include "ops/topk.h"
 
 namespace ag::cuda {
 
@@ -169,6 +171,32 @@ void logsumexp(const KernelCall& c, const Context& ctx) {
   c.out.dtype == DType::f32 ? launch_logsumexp<float>(c, ctx) : launch_logsumexp<double>(c, ctx);
 }
 
+// Batch top-k: element (i, j) is kept when fewer than k rows of column j rank above it (the
+// order of ops/topk.h). O(B) reads per element, coalesced across a row's columns; no sort, no
+// shared state, so every thread decides alone and the result is the CPU's set exactly.
+template <class T>
+__global__ void batch_topk_elements(const T* keys, const T* values, T* out, int64_t rows, int64_t cols, int64_t k) {
+  for (int64_t e = grid_start(); e < rows * cols; e += grid_stride()) {
+    const int64_t i = e / cols, j = e % cols;
+    const T key = keys[e];
+    int64_t above = 0;
+    for (int64_t r = 0; r < rows && above < k; ++r) above += topk_ranks_above(keys[r * cols + j], r, key, i) ? 1 : 0;
+    out[e] = above < k ? values[e] : T(0);
+  }
+}
+template <class T>
+void launch_batch_topk(const KernelCall& c, const Context& ctx) {
+  const int64_t rows = c.in[0].shape[0], cols = c.in[0].shape[1], n = rows * cols;
+  if (n == 0) return;
+  const unsigned blocks = unsigned(std::min<int64_t>((n + block_threads - 1) / block_threads, max_grid_blocks));
+  batch_topk_elements<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.in[1].ptr<T>(), c.out.ptr<T>(), rows,
+                                                                cols, c.node->attrs.i[0]);
+  check_launch("batch_topk_at");
+}
+void batch_topk(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? launch_batch_topk<float>(c, ctx) : launch_batch_topk<double>(c, ctx);
+}
+
 }  // namespace
 
 void register_reduce_kernels(Launcher* k) {
@@ -178,6 +206,7 @@ void register_reduce_kernels(Launcher* k) {
   k[int(OpCode::sum)] = sum;
   k[int(OpCode::sum_axis)] = sum_axis;
   k[int(OpCode::logsumexp)] = logsumexp;
+  k[int(OpCode::batch_topk_at)] = batch_topk;
 }
 
 }  // namespace ag::cuda

@@ -124,6 +124,10 @@ const std::vector<OpCase>& op_cases() {
     row("upsample_nearest2d", OpCode::upsample_nearest2d, {{{2, 2, 3, 3}}},
         [](Graph&, V x) { return square(upsample_nearest2d(x[0], 2)); });
     row("sum_pool2d", OpCode::sum_pool2d, {{{2, 2, 4, 4}}}, [](Graph&, V x) { return square(sum_pool2d(x[0], 2)); });
+    // Batch top-k: per column, the 2 largest of 5 rows kept (the gradient flows to those only).
+    row("batch_topk", OpCode::batch_topk_at, {{{5, 4}}}, [](Graph&, V x) { return square(batch_topk(x[0], 2)); });
+    row("batch_topk_at", OpCode::batch_topk_at, {{{5, 4}}, {{5, 4}}},
+        [](Graph&, V x) { return batch_topk_at(x[0], x[1], 3) * x[1]; });
     // Losses.
     row("bce", OpCode::bce, {prob, {m, 0, 1}}, [](Graph&, V x) { return bce(x[0], x[1]); });
     row("bce_with_logits", OpCode::bce_with_logits, {{m, -3, 3}, {m, 0, 1}},

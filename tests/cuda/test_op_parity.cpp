@@ -206,6 +206,13 @@ std::vector<ParityRow> make_rows() {
                 conv2d_filter_grad(d.input({3, 3, 9, 11}), d.input({3, 2, 9, 12}), 3, 2, 1, 1),
                 conv2d_filter_grad(d.input({3, 2, 28, 28}), d.input({3, 4, 28, 28}), 5, 5, 1, 2)};
   });
+  // Batch top-k: a WTA-sized layer, keys apart from values, ties (relu keys: every negative is a
+  // zero, the lower rows win) and NaN keys (log of negatives), k = the whole batch.
+  row("batch_topk_at", OpCode::batch_topk_at, [](D d) {
+    Value k = d.input({40, 33}), v = d.input({40, 33});
+    return Outs{batch_topk(d.input({150, 100}), 8), batch_topk_at(k, v, 3), batch_topk_at(relu(k), v, 5),
+                batch_topk_at(log(k), v, 4), batch_topk(k, 40)};
+  });
   // Pools: k2 s2 p1 (28 -> 15), k3 s2 p1 and k3 s1 p1 (overlapping windows), ties (keys relu(x):
   // a window of negatives is all zeros, the first wins) and NaN keys (log(x) of negatives).
   row("max_pool2d_at", OpCode::max_pool2d_at, [](D d) {

@@ -173,6 +173,39 @@ TEST_CASE("the stacked autoencoder pretrains block by block, fine-tunes, and cla
   CHECK(std::isnan(r.epochs[0].test.error) == false);
 }
 
+TEST_CASE("the winner-take-all autoencoder learns; in training each unit keeps its top of the batch", "[variants][wta]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  ModelConfig c = kind("wta", {dim, 48});
+  c.wta_rate = 0.1;
+  check_learns(learn(c, 8, adam));
+
+  // The training objective decodes the code with all but ceil(0.1 x 30) = 3 activations per unit zeroed.
+  c.seed = 2;
+  auto model = make_model(c, Device::cpu);
+  Graph g;
+  GraphParams p(g, model->params());
+  Batch b;
+  b.x = input(g, {30, dim}, "x");
+  b.step = constant(g, 0.0);
+  Value loss = model->loss(p, b, 0);
+  int topk = 0;
+  for (int id = 0; id < g.size(); ++id)
+    if (g.node(id).op == OpCode::batch_topk_at) {
+      ++topk;
+      CHECK(g.node(id).attrs.i[0] == 3);
+    }
+  CHECK(topk == 1);
+  CHECK(loss.shape() == Shape{});
+  // Evaluation passes every activation.
+  Batch eval = b;
+  eval.mode = Mode::eval;
+  const int before = g.size();
+  (void)model->loss(p, eval, 0);
+  for (int id = before; id < g.size(); ++id) CHECK(g.node(id).op != OpCode::batch_topk_at);
+}
+
 TEST_CASE("the deep autoencoder learns, with a linear code and a mirror decoder", "[variants][deep]") {
   check_learns(learn(kind("deep", {dim, 32, 16, 4})));
   ModelConfig tied = kind("deep", {dim, 32, 16, 4});

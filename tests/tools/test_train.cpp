@@ -123,8 +123,11 @@ TEST_CASE("ae-train leaves metrics, a safetensors checkpoint, pictures and a rep
 TEST_CASE("a resumed run reaches exactly the losses and weights of an uninterrupted one") {
   TempDir tmp;
   write_dataset(tmp.file("data"));
-  // The denoising model: its noise depends on the step counter, which must survive the resume.
-  const std::vector<std::string> model = {"--model", "dae", "--sizes", "784,16", "--batch", "64"};
+  // The denoising model: its noise depends on the step counter, which must survive the resume;
+  // wta with input noise and a gradient clamp: settings that must survive it too.
+  const auto model = GENERATE(std::vector<std::string>{"--model", "dae", "--sizes", "784,16", "--batch", "64"},
+                              std::vector<std::string>{"--model", "wta", "--sizes", "784,24", "--batch", "64",
+                                                       "--gaussian-noise", "0.2", "--grad-clamp", "0.5"});
   auto with = [&](const std::string& out, std::vector<std::string> extra) {
     std::vector<std::string> args = model;
     for (const std::string& a : quick_run(tmp, out, std::move(extra))) args.push_back(a);
@@ -187,6 +190,7 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
       {"--model", "upconv"},
       {"--model", "convdae", "--noise-level", "0.3"},
       {"--model", "deep", "--sizes", "784,32,8", "--gaussian-noise", "0.3", "--grad-clamp", "1"},
+      {"--model", "wta", "--sizes", "784,32"},
   };
   for (size_t v = 0; v < variants.size(); ++v) {
     const std::string out = tmp.file("run" + std::to_string(v));

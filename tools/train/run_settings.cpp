@@ -51,7 +51,7 @@ double default_lr(const std::string& optimiser) {
 }
 
 TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
-  app.add_option("--model", model_kind_, "ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae | catvae | aae")
+  app.add_option("--model", model_kind_, "ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae | catvae | aae | wta | seq2seq")
       ->check(CLI::IsMember(models::model_kinds()));
   app.add_option("--sizes", sizes_, "layer sizes, input first, code last (default ae 784,128; sae 784,128,64; "
                                     "deep 784,1000,500,250,30; vae 784,400,20)")
@@ -129,7 +129,7 @@ RunSettings TrainFlags::fresh_run() const {
     m.sizes = sizes_;
     for (int s : sizes_)
       if (s < 1 || s > max_layer) fail(fmt::format("--sizes {}: each size must be between 1 and {}", join_sizes(sizes_, ","), max_layer));
-    const bool shallow = is_one_of(m.kind, {"ae", "dae", "cae", "sparse"});
+    const bool shallow = is_one_of(m.kind, {"ae", "dae", "cae", "sparse", "wta"});
     if (shallow && sizes_.size() != 2)
       fail(fmt::format("--sizes {}: --model {} takes two sizes, input and code (e.g. 784,128)", join_sizes(sizes_, ","), m.kind));
     if (m.kind == "vae" && sizes_.size() < 3)
@@ -263,6 +263,7 @@ nlohmann::json model_json(const models::ModelConfig& m) {
           {"rho", m.rho},
           {"beta", m.beta},
           {"l1", m.l1},
+          {"wta_rate", m.wta_rate},
           {"classes", m.classes}};
 }
 
@@ -287,6 +288,7 @@ models::ModelConfig model_from_json(const nlohmann::json& j, const std::string& 
   m.rho = field<double>(j, "rho", origin, at);
   m.beta = field<double>(j, "beta", origin, at);
   m.l1 = field<double>(j, "l1", origin, at);
+  m.wta_rate = optional_field<double>(j, "wta_rate", 0.05, origin, at);
   m.classes = field<int>(j, "classes", origin, at);
   for (int s : m.sizes)
     if (s < 1 || s > max_layer) throw Error(fmt::format("{}: model size {} is outside 1..{}", origin, s, max_layer));
@@ -363,6 +365,7 @@ std::string describe_model(const models::ModelConfig& m) {
   if (m.tied) text += ", tied";
   if (m.kind == "dae") text += fmt::format(", {} noise {}", m.noise, m.noise_level);
   if (m.kind == "cae") text += fmt::format(", lambda {}", m.lambda);
+  if (m.kind == "wta") text += fmt::format(", top {} of the batch per unit", m.wta_rate);
   if (m.kind == "sparse") text += fmt::format(", rho {} beta {}", m.rho, m.beta);
   if (m.gaussian_noise > 0) text += fmt::format(", gaussian noise {}", m.gaussian_noise);
   if (m.classes > 0) text += fmt::format(", {} classes", m.classes);
