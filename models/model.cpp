@@ -21,7 +21,7 @@ struct Variant {
 const Variant variants[] = {
     {"ae", make_autoencoder},  {"dae", make_denoising}, {"cae", make_contractive},   {"sparse", make_sparse},
     {"sae", make_stacked},     {"deep", make_deep},     {"vae", make_variational},     {"conv", make_conv},
-    {"upconv", make_upconv},   {"convdae", make_convdae}, {"wta", make_wta},
+    {"upconv", make_upconv},   {"convdae", make_convdae}, {"wta", make_wta}, {"seq2seq", make_seq2seq},
     {"catvae", make_catvae},   {"aae", make_aae},
 };
 
@@ -56,6 +56,7 @@ ModelConfig ModelConfig::resolved() const {
     else if (kind == "vae") c.sizes = {784, 400, 20};
     else if (kind == "convdae") c.sizes = {784, 32 * 7 * 7};
     else if (kind == "wta") c.sizes = {784, 1000};
+    else if (kind == "seq2seq") c.sizes = {784, 256};
     else if (kind == "catvae") c.sizes = {784, 128, 64, 50};
     else if (kind == "aae") c.sizes = {784, 128, 64, 2};
     else c.sizes = {784, 128};
@@ -77,7 +78,7 @@ void ModelConfig::validate() const {
   if (sizes.size() < 2) fail("sizes needs at least an input and a code size");
   for (int s : sizes)
     if (s <= 0) fail(fmt::format("sizes must be positive, got {}", s));
-  bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse", "wta"});
+  bool shallow = one_of(kind, {"ae", "dae", "cae", "sparse", "wta", "seq2seq"});
   if (shallow && sizes.size() != 2) fail("sizes must be {input, code} (one hidden layer)");
   if (kind == "vae" && sizes.size() < 3) fail("sizes must be {input, hidden..., latent}");
   if (one_of(kind, {"catvae", "aae"})) {  // batch-normalised ReLU layers, a Bernoulli decoder
@@ -94,7 +95,12 @@ void ModelConfig::validate() const {
     fail(fmt::format("unknown activation '{}' (relu, sigmoid, tanh, softplus, linear)", activation));
   if (!one_of(loss, {"bce", "mse"})) fail(fmt::format("unknown loss '{}' (bce, mse)", loss));
   if (kind == "vae" && loss != "bce") fail("the variational model's decoder is Bernoulli: loss must be bce");
-  if (tied && (kind == "vae" || kind == "sae" || is_conv_kind(kind))) fail("tied weights are for ae, dae, cae, sparse and deep");
+  if (kind == "seq2seq") {
+    int side = 0;
+    while (side * side < sizes[0]) ++side;
+    if (side * side != sizes[0]) fail(fmt::format("the input size {} is not a square image (rows of pixels are the steps)", sizes[0]));
+  }
+  if (tied && (kind == "vae" || kind == "sae" || kind == "seq2seq" || is_conv_kind(kind))) fail("tied weights are for ae, dae, cae, sparse and deep");
   if (!one_of(noise, {"mask", "salt_pepper", "gaussian", "affine"}))
     fail(fmt::format("unknown noise '{}' (mask, salt_pepper, gaussian, affine)", noise));
   if ((noise == "mask" || noise == "salt_pepper") && !(noise_level >= 0 && noise_level <= 1))
@@ -131,6 +137,8 @@ Model::Model(ModelConfig config, Device device, DType dtype)
 std::vector<Phase> Model::phases() { return {Phase{"train", all_params(), false}}; }
 
 Value Model::classify(GraphParams&, Value) { return {}; }
+
+std::vector<Metric> Model::metrics(GraphParams&, Value) { return {}; }
 
 Value Model::corrupted(GraphParams&, const Batch& batch) {
   return config_.gaussian_noise > 0 ? corrupt(config_, batch, "gaussian", config_.gaussian_noise) : Value{};

@@ -17,12 +17,13 @@ namespace ag::models {
 // Empty strings, empty sizes and negative numbers mean "the variant's default" (resolved()).
 // The defaults of kind "ae" are the tutorial's: 784 -> 128, ReLU code, sigmoid decoder, BCE.
 struct ModelConfig {
-  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae | wta
+  std::string kind = "ae";       // ae | dae | cae | sparse | sae (stacked) | deep | vae | conv | upconv | convdae | wta | seq2seq
                                  // | catvae | aae
   std::vector<int> sizes;        // input, hidden..., code. ae/dae/cae/sparse {784, 128}; catvae {784, 128, 64, 50}
                                  // (groups of 10 categories); aae {784, 128, 64, 2};
                                  // sae {784, 128, 64}; deep {784, 1000, 500, 250, 30}; vae {784, 400, 20};
-                                 // conv, upconv {784, 128}, convdae {784, 1568}: fixed by the architecture
+                                 // conv, upconv {784, 128}, convdae {784, 1568}: fixed by the architecture;
+                                 // wta {784, 1000}; seq2seq {784, 256}: a square image, the LSTMs' units
   std::string activation;        // hidden/code activation: relu (cae, sparse: sigmoid)
   std::string loss;              // reconstruction loss: bce | mse (vae: always bce)
   bool tied = false;             // decoder weights = encoder weights transposed (ae, dae, cae, sparse, deep)
@@ -54,6 +55,13 @@ struct ModelConfig {
 
   ModelConfig resolved() const;  // defaults filled in for `kind`
   void validate() const;         // throws ag::Error naming the bad field
+};
+
+// A test figure a variant adds to the evaluation (seq2seq: its free-running BCE): a scalar, the
+// mean over the batch's examples. metrics.json and loss.csv call it "test_<name>".
+struct Metric {
+  std::string name, label;  // "bce_free_running"; what the report and ae-eval print beside it
+  Value value;
 };
 
 // What a training or evaluation graph feeds the model. Only the inputs a model asks for are set.
@@ -117,6 +125,8 @@ class Model {
   // Class logits [B, classes] when the model has a classifier head, else an invalid Value.
   virtual Value classify(GraphParams& p, Value x);
   virtual int classes() const { return 0; }
+  // Figures the evaluation reports beside the test loss, BCE and squared error (default: none).
+  virtual std::vector<Metric> metrics(GraphParams& p, Value x);
 
   // Models whose corruption has no graph op (the affine dae) corrupt each batch on the host:
   // `out` gets the corrupted `clean` (rows x dim). `step` is the training step counter.

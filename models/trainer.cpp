@@ -22,6 +22,7 @@ struct Trainer::Compiled {
   std::unique_ptr<Graph> graph = std::make_unique<Graph>();
   Value x, labels, corrupted;
   Value loss, bce, mse, class_logits, images;  // bce .. images: evaluation only
+  std::vector<Metric> metrics;                  // evaluation only: the model's extra figures
   float* x_host = nullptr;
   float* labels_host = nullptr;
   float* corrupted_host = nullptr;
@@ -151,7 +152,9 @@ Trainer::Compiled& Trainer::eval_plan(int phase, int64_t batch) {
   c->bce = bce(c->images, b.x);
   c->mse = mse(c->images, b.x) * float(model_.input_dim());  // summed over pixels, mean over examples
   c->class_logits = model_.classify(p, b.x);
+  c->metrics = model_.metrics(p, b.x);
   std::vector<Value> outputs = {c->loss, c->bce, c->mse, c->images};
+  for (const Metric& m : c->metrics) outputs.push_back(m.value);
   if (c->class_logits.valid()) outputs.push_back(c->class_logits);
   outputs.push_back(assign(b.step, b.step + 1.0f));
   c->bind(outputs, model_.device());
@@ -246,6 +249,12 @@ EvalReport Trainer::evaluate(const DataView& data, int phase) {
     r.loss += c.exec->read_scalar(c.loss) * double(size);
     r.bce += c.exec->read_scalar(c.bce) * double(size);
     r.mse += c.exec->read_scalar(c.mse) * double(size);
+    r.extra.resize(c.metrics.size());
+    for (size_t m = 0; m < c.metrics.size(); ++m) {
+      r.extra[m].name = c.metrics[m].name;
+      r.extra[m].label = c.metrics[m].label;
+      r.extra[m].value += c.exec->read_scalar(c.metrics[m].value) * double(size);
+    }
     if (c.class_logits.valid() && data.labels) {
       HostTensor z = c.exec->read(c.class_logits);
       const int classes = model_.classes();
@@ -261,6 +270,7 @@ EvalReport Trainer::evaluate(const DataView& data, int phase) {
   r.loss /= double(data.n);
   r.bce /= double(data.n);
   r.mse /= double(data.n);
+  for (EvalReport::Extra& e : r.extra) e.value /= double(data.n);
   if (model_.classes() > 0 && data.labels) r.error = double(wrong) / double(data.n);
   return r;
 }

@@ -52,6 +52,11 @@ struct EvalReport {
   double bce = 0;    // mean per pixel BCE of sigmoid(logits) vs x
   double mse = 0;    // squared error per example, summed over pixels
   double error = std::numeric_limits<double>::quiet_NaN();  // classification error (with a head)
+  struct Extra {
+    std::string name, label;
+    double value = 0;  // mean per example
+  };
+  std::vector<Extra> extra;  // the model's metrics(), in its order
   int64_t n = 0;
 };
 

@@ -18,6 +18,7 @@ std::unique_ptr<Model> make_upconv(const ModelConfig& config, Device device, DTy
 std::unique_ptr<Model> make_convdae(const ModelConfig& config, Device device, DType dtype);      // conv.cpp
 std::unique_ptr<Model> make_variational(const ModelConfig& config, Device device, DType dtype);  // vae.cpp
 std::unique_ptr<Model> make_wta(const ModelConfig& config, Device device, DType dtype);          // wta.cpp
+std::unique_ptr<Model> make_seq2seq(const ModelConfig& config, Device device, DType dtype);      // seq2seq.cpp
 std::unique_ptr<Model> make_catvae(const ModelConfig& config, Device device, DType dtype);       // catvae.cpp
 std::unique_ptr<Model> make_aae(const ModelConfig& config, Device device, DType dtype);          // aae.cpp
 

@@ -206,6 +206,25 @@ TEST_CASE("the winner-take-all autoencoder learns; in training each unit keeps i
   for (int id = before; id < g.size(); ++id) CHECK(g.node(id).op != OpCode::batch_topk_at);
 }
 
+TEST_CASE("the seq2seq LSTM autoencoder learns, teacher-forced and free-running", "[variants][seq2seq]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  adam.grad_clamp = default_grad_clamp("seq2seq");
+  CHECK(adam.grad_clamp == 10);
+  Learned r = learn(kind("seq2seq", {dim, 16}), 8, adam);  // 8 rows of 8 pixels
+  check_learns(r);
+  REQUIRE(r.after.extra.size() == 1);
+  CHECK(r.after.extra[0].name == "bce_free_running");
+  INFO("free-running BCE before " << r.before.extra[0].value << ", after " << r.after.extra[0].value);
+  CHECK(std::isfinite(r.after.extra[0].value));
+  CHECK(r.after.extra[0].value < r.before.extra[0].value);
+  CHECK(r.after.extra[0].value >= r.after.bce * 0.9);  // its own rows are no better a guide than the true ones
+
+  ModelConfig odd = kind("seq2seq", {60, 16});
+  CHECK_THROWS_WITH(make_model(odd, Device::cpu), Catch::Contains("square"));
+}
+
 TEST_CASE("the deep autoencoder learns, with a linear code and a mirror decoder", "[variants][deep]") {
   check_learns(learn(kind("deep", {dim, 32, 16, 4})));
   ModelConfig tied = kind("deep", {dim, 32, 16, 4});

@@ -191,6 +191,7 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
       {"--model", "convdae", "--noise-level", "0.3"},
       {"--model", "deep", "--sizes", "784,32,8", "--gaussian-noise", "0.3", "--grad-clamp", "1"},
       {"--model", "wta", "--sizes", "784,32"},
+      {"--model", "seq2seq", "--sizes", "784,8"},
   };
   for (size_t v = 0; v < variants.size(); ++v) {
     const std::string out = tmp.file("run" + std::to_string(v));
@@ -207,6 +208,12 @@ TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
     if (kind == "dae" || kind == "convdae" || noisy) {  // test images, corrupted copies, reconstructions from them
       check_png(out + "/denoising.png");
       CHECK(read_file(out + "/report.html").find("src=\"denoising.png\"") != std::string::npos);
+    }
+    if (kind == "seq2seq") {  // the free-running BCE beside the teacher-forced one, everywhere
+      check_finite(metrics, "test_bce_free_running");
+      CHECK(read_file(out + "/loss.csv").find(",test_bce_free_running\n") != std::string::npos);
+      CHECK(read_file(out + "/report.html").find("free-running") != std::string::npos);
+      CHECK(r.out.find("free-running") != std::string::npos);
     }
     if (kind == "sae") {
       // Pretraining per block, fine-tuning, then the classifier: 4 phases of one epoch.

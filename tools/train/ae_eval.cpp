@@ -88,6 +88,7 @@ int evaluate(const EvalFlags& flags) {
   const models::EvalReport report = trainer.evaluate(data_view(test), final_phase);
   fmt::print("test loss    {:.5f} (the model's objective)\n", report.loss);
   fmt::print("test BCE     {:.5f} per pixel\n", report.bce);
+  for (const models::EvalReport::Extra& e : report.extra) fmt::print("{}: {:.5f}\n", e.label, e.value);
   if (std::isfinite(report.error)) fmt::print("test error   {:.2f}% (the model's classifier)\n", 100 * report.error);
 
   const int dim = model->input_dim(), code = model->code_dim();
@@ -105,6 +106,7 @@ int evaluate(const EvalFlags& flags) {
                         {"test_mse", finite_or_null(report.mse)},
                         {"pca", {{"components", components}, {"test_mse", finite_or_null(pca_mse)}}}};
   if (std::isfinite(report.error)) out["test_error"] = report.error;
+  for (const models::EvalReport::Extra& e : report.extra) out["test_" + e.name] = finite_or_null(e.value);
 
   const std::vector<float> test_codes = compute_codes(*model, test.images.data(), test.n);
   if (flags.probe_epochs > 0) {

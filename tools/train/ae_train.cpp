@@ -111,6 +111,9 @@ int train(const TrainFlags& flags) {
   auto final_value = [&](const char* key) { return metrics.contains(key) && metrics[key].is_number() ? metrics[key].get<double>() : NAN; };
   std::printf("test loss %.5f  test bce %.5f  test squared error per image %.3f\n", final_value("test_loss"),
               final_value("test_bce"), final_value("test_mse"));
+  if (!record.history.empty() && record.history.back().contains("labels"))  // a variant's own figures
+    for (const auto& [key, label] : record.history.back()["labels"].items())
+      std::printf("%s %.5f\n", label.get<std::string>().c_str(), final_value(key.c_str()));
   std::printf("report: %s\n", (fs::path(run.out) / "report.html").c_str());
   return 0;
 }

@@ -78,6 +78,7 @@ void Progress::epoch(const models::EpochReport& r) {
   clear_bar();
   std::string line = fmt::format("{}  train loss {:.5f}", epoch_label(r.phase, r.epoch), r.train_loss);
   if (r.test.n > 0) line += fmt::format("  test loss {:.5f}  test bce {:.5f}", r.test.loss, r.test.bce);
+  for (const models::EvalReport::Extra& e : r.test.extra) line += fmt::format("  test {} {:.5f}", e.name, e.value);
   if (std::isfinite(r.test.error)) line += fmt::format("  test error {:.2f}%", 100 * r.test.error);
   line += fmt::format("  {} samples/s  {:.1f}s", rate(r.samples_per_s), r.seconds);
   fmt::print(out_, "{}\n", line);

@@ -25,6 +25,15 @@ double number_or_nan(const nlohmann::json& record, const char* key) {
   return it != record.end() && it->is_number() ? it->get<double>() : NAN;
 }
 
+// A record's extra figures, "test_<name>" -> label, in a stable order.
+std::vector<std::pair<std::string, std::string>> extra_labels(const nlohmann::json& record) {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (auto it = record.find("labels"); it != record.end() && it->is_object())
+    for (const auto& [key, label] : it->items())
+      if (label.is_string()) out.emplace_back(key, label.get<std::string>());
+  return out;
+}
+
 std::string path_in(const std::string& dir, const char* file) { return (std::filesystem::path(dir) / file).string(); }
 
 // The first layer's weight: the first [units, input] matrix among the parameters.
@@ -91,6 +100,10 @@ nlohmann::json epoch_record(const models::EpochReport& r) {
                       {"seconds", finite_or_null(r.seconds)},
                       {"step", r.step}};
   if (std::isfinite(r.test.error)) j["test_error"] = r.test.error;
+  for (const models::EvalReport::Extra& e : r.test.extra) {  // a variant's own figures (seq2seq: free-running BCE)
+    j["test_" + e.name] = finite_or_null(e.value);
+    j["labels"]["test_" + e.name] = e.label;
+  }
   return j;
 }
 
@@ -103,19 +116,26 @@ nlohmann::json metrics_json(const RunRecord& record) {
     const nlohmann::json& last = record.history.back();
     for (const char* key : {"train_loss", "test_loss", "test_bce", "test_mse", "samples_per_sec", "test_error"})
       if (last.contains(key)) j[key] = last[key];
+    for (const auto& [key, label] : extra_labels(last)) j[key] = last[key];
   }
   return j;
 }
 
 std::string loss_csv(const nlohmann::json& history) {
-  std::string csv = "phase,epoch,train_loss,test_loss,test_bce,test_mse,samples_per_sec,seconds\n";
+  // A variant's extra figures (the first record's) become columns after the standard ones.
+  const auto extra = history.empty() ? std::vector<std::pair<std::string, std::string>>{} : extra_labels(history.front());
+  std::string csv = "phase,epoch,train_loss,test_loss,test_bce,test_mse,samples_per_sec,seconds";
+  for (const auto& [key, label] : extra) csv += fmt::format(",{}", key);
+  csv += "\n";
   for (const nlohmann::json& r : history) {
     auto value = [&](const char* key) {
       double v = number_or_nan(r, key);
       return std::isfinite(v) ? fmt::format("{:.9g}", v) : std::string();
     };
-    csv += fmt::format("{},{},{},{},{},{},{},{}\n", r.value("phase", std::string()), r.value("epoch", 0), value("train_loss"),
+    csv += fmt::format("{},{},{},{},{},{},{},{}", r.value("phase", std::string()), r.value("epoch", 0), value("train_loss"),
                        value("test_loss"), value("test_bce"), value("test_mse"), value("samples_per_sec"), value("seconds"));
+    for (const auto& [key, label] : extra) csv += fmt::format(",{}", value(key.c_str()));
+    csv += "\n";
   }
   return csv;
 }
@@ -209,6 +229,8 @@ void write_run_files(const std::string& dir, const RunRecord& record, models::Tr
     report.metrics.emplace_back("test codes inside radius 1 (N(0, I) in 2-D: 0.393)", fmt::format("{:.3f}", fit->within1));
     report.metrics.emplace_back("test codes inside radius 2 (N(0, I) in 2-D: 0.865)", fmt::format("{:.3f}", fit->within2));
   }
+  for (const auto& [key, label] : extra_labels(record.history.empty() ? nlohmann::json() : record.history.back()))
+    metric(label.c_str(), key.c_str(), "{:.5f}");
   metric("test squared error per image", "test_mse", "{:.3f}");
   metric("train loss", "train_loss", "{:.5f}");
   metric("test classification error", "test_error", "{:.4f}");

@@ -129,7 +129,7 @@ RunSettings TrainFlags::fresh_run() const {
     m.sizes = sizes_;
     for (int s : sizes_)
       if (s < 1 || s > max_layer) fail(fmt::format("--sizes {}: each size must be between 1 and {}", join_sizes(sizes_, ","), max_layer));
-    const bool shallow = is_one_of(m.kind, {"ae", "dae", "cae", "sparse", "wta"});
+    const bool shallow = is_one_of(m.kind, {"ae", "dae", "cae", "sparse", "wta", "seq2seq"});
     if (shallow && sizes_.size() != 2)
       fail(fmt::format("--sizes {}: --model {} takes two sizes, input and code (e.g. 784,128)", join_sizes(sizes_, ","), m.kind));
     if (m.kind == "vae" && sizes_.size() < 3)
