@@ -30,10 +30,11 @@ import time
 DEFAULT_SIZES = {
     "ae": [784, 128], "dae": [784, 128], "cae": [784, 128], "sparse": [784, 128],
     "sae": [784, 128, 64], "deep": [784, 1000, 500, 250, 30], "vae": [784, 400, 20],
+    "wta": [784, 1000], "seq2seq": [784, 256],
     "catvae": [784, 128, 64, 50], "aae": [784, 128, 64, 2],
 }
 CONV_MODELS = ("conv", "upconv", "convdae")  # [N, 1, 28, 28] images; trained with Adam lr 1e-3
-ADAM_MODELS = ("vae", "catvae", "aae") + CONV_MODELS
+ADAM_MODELS = ("vae", "catvae", "aae", "wta", "seq2seq") + CONV_MODELS
 
 
 def optimiser(torch, kind, params):
@@ -61,6 +62,17 @@ def compiled(torch, loss_fn, opt_step):
         mark()
         return loss_c(x)
     return loss, step_c
+
+
+CLAMPED = {"seq2seq": 10.0}  # gradients clamped element-wise to [-c, c] before the optimiser's step
+
+
+def clamped(torch, params, opt_step, c):
+    """opt_step preceded by torch.nn.utils.clip_grad_value_(params, c), as Kaixhin's Seq2SeqAE does."""
+    def step():
+        torch.nn.utils.clip_grad_value_(params, c)
+        opt_step()
+    return step
 
 
 def say(obj):
@@ -197,7 +209,56 @@ def build(torch, kind, phase, blocks=()):
         return [fc, mu, logvar, d1, d0], vae_loss
     if kind in ("catvae", "aae"):
         return batch_norm_models(torch, kind)
+    if kind in ("wta", "seq2seq"):
+        return wta_seq2seq(torch, kind)
     raise ValueError(f"unknown model '{kind}'")
+
+
+def wta_seq2seq(torch, kind):
+    """wta and seq2seq (issue 15), trained with Adam lr 1e-3, BCE per pixel.
+
+    wta: 784-1000 ReLU; in training each unit keeps its ceil(0.05 B) largest activations over the
+    batch, the rest zeroed; decoder 1000-784. loss.test(x): the logits with every activation.
+    seq2seq: each image is 28 rows of 28 pixels; encoder nn.LSTM(28, 256, 2 layers); decoder
+    nn.LSTM(28, 256, 2 layers) from the encoder's final (h, c), reading the image shifted down
+    one row (zeros first); Linear 256 -> 28 per row. Gradients clamped to [-10, 10] (CLAMPED).
+    loss.test(x): teacher-forced logits; loss.free(x): the decoder fed its own sigmoid rows from zeros."""
+    import math
+    nn, F = torch.nn, torch.nn.functional
+    if kind == "wta":
+        enc, dec = nn.Linear(784, 1000), nn.Linear(1000, 784)
+
+        def wta_loss(x):
+            h = F.relu(enc(x))
+            winners = h.topk(math.ceil(0.05 * x.shape[0]), dim=0).indices
+            mask = torch.zeros_like(h).scatter_(0, winners, 1.0)
+            return F.binary_cross_entropy_with_logits(dec(h * mask), x)
+        wta_loss.test = lambda x: dec(F.relu(enc(x)))
+        return [enc, dec], wta_loss
+    enc = nn.LSTM(28, 256, num_layers=2, batch_first=True)
+    dec = nn.LSTM(28, 256, num_layers=2, batch_first=True)
+    out = nn.Linear(256, 28)
+
+    def teacher_forced(x):
+        rows = x.view(-1, 28, 28)
+        _, state = enc(rows)
+        shifted = torch.cat([torch.zeros_like(rows[:, :1]), rows[:, :-1]], 1)
+        h, _ = dec(shifted, state)
+        return out(h).reshape(-1, 784)
+
+    def free_running(x):
+        _, state = enc(x.view(-1, 28, 28))
+        row, logits = torch.zeros_like(x[:, :28]), []
+        for _ in range(28):
+            h, state = dec(row.unsqueeze(1), state)
+            logits.append(out(h[:, 0]))
+            row = torch.sigmoid(logits[-1])
+        return torch.cat(logits, 1)
+
+    def seq_loss(x):
+        return F.binary_cross_entropy_with_logits(teacher_forced(x), x)
+    seq_loss.test, seq_loss.free = teacher_forced, free_running
+    return [enc, dec, out], seq_loss
 
 
 def bn_mlp(nn, sizes):
@@ -320,6 +381,8 @@ def main():
         modules, loss_fn = build(torch, args.model, phase)
         params = [q for m in modules for q in m.to(device).parameters()]
         opt = optimiser(torch, args.model, params)
+        if args.model in CLAMPED:  # the clamp before every step (compiled or not)
+            opt.step = clamped(torch, params, opt.step, CLAMPED[args.model])
         opt_step = opt.step
         if args.compile:
             loss_fn, opt_step = compiled(torch, loss_fn, opt_step)

@@ -31,6 +31,10 @@ of test codes inside radius 1 and 2 (rows "aae r<1", "aae r<2").
   /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist \\
       --models conv,upconv,convdae --seeds 0,1,2
   /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist --models catvae,aae --seeds 0,1,2 --threads 1
+  /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist --models wta --seeds 0,1,2
+  /usr/bin/python3 bench/peers/torch_quality.py --data ../shared/data/mnist --models seq2seq --epochs 1
+(wta: test BCE with every activation; seq2seq: rows "seq2seq" teacher-forced, "seq2seq free"
+free-running, gradients clamped to [-10, 10] before Adam.)
 """
 import argparse
 import json
@@ -39,10 +43,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_peer import ADAM_MODELS, CONV_MODELS, blas_library, build, read_idx_images  # noqa: E402
+from torch_peer import ADAM_MODELS, CLAMPED, CONV_MODELS, blas_library, build, clamped, read_idx_images  # noqa: E402
 
 MODELS = ["ae", "dae", "cae", "sae", "deep", "vae"]  # the default --models
-ALL_MODELS = MODELS + list(CONV_MODELS) + ["catvae", "aae"]  # those --models accepts
+ALL_MODELS = MODELS + list(CONV_MODELS) + ["catvae", "aae", "wta", "seq2seq"]  # those --models accepts
 EVAL_BATCH = 1000  # aegraph's TrainConfig::eval_batch_size
 
 
@@ -57,10 +61,12 @@ def load(data_dir, stem):
     raise FileNotFoundError(f"{os.path.join(data_dir, stem + '.gz')}: no such file (nor {stem})")
 
 
-def train_phase(torch, modules, loss_fn, train, epochs, batch, optimiser, gen, log):
-    """`epochs` epochs of shuffled minibatches with a fresh optimiser; the mean loss of each epoch to log."""
+def train_phase(torch, modules, loss_fn, train, epochs, batch, optimiser, gen, log, clamp=0.0):
+    """`epochs` epochs of shuffled minibatches with a fresh optimiser; the mean loss of each epoch to
+    log. clamp > 0: gradients clamped element-wise to [-clamp, clamp] before each step."""
     params = [q for m in modules for q in m.parameters()]
     opt = torch.optim.Adam(params, lr=1e-3) if optimiser == "adam" else torch.optim.Adagrad(params, lr=0.01)
+    opt_step = clamped(torch, params, opt.step, clamp) if clamp > 0 else opt.step
     n = train.shape[0]
     for epoch in range(epochs):
         order = torch.randperm(n, generator=gen)
@@ -70,7 +76,7 @@ def train_phase(torch, modules, loss_fn, train, epochs, batch, optimiser, gen, l
             loss = loss_fn(x)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            opt.step()
+            opt_step()
             total += float(loss) * x.shape[0]
             seen += x.shape[0]
         log(epoch, total / seen)
@@ -119,7 +125,11 @@ def run(torch, kind, seed, train, test, epochs, batch, verbose):
         return batch_norm_run(torch, kind, train, test, epochs, batch, gen, logger("train"))
     modules, loss_fn = build(torch, kind, "train")
     train_phase(torch, modules, loss_fn, train, epochs, batch, "adam" if kind in ADAM_MODELS else "adagrad",
-                gen, logger("train"))
+                gen, logger("train"), CLAMPED.get(kind, 0.0))
+    if kind == "wta":  # evaluation passes every activation
+        return evaluate(torch, loss_fn.test, test)
+    if kind == "seq2seq":  # teacher-forced and free-running (rows "seq2seq", "seq2seq free")
+        return {"seq2seq": evaluate(torch, loss_fn.test, test), "seq2seq free": evaluate(torch, loss_fn.free, test)}
     if kind == "vae":  # the training objective on the test set: nats per image, z sampled
         if verbose:
             fc, mu, _, d1, d0 = modules  # the mean's reconstruction, as aegraph's bce column
