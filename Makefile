@@ -3,20 +3,23 @@
 #   make test      install what is missing, build everything (Release, Ninja), run every test
 #   make sanitize  the tests again under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #   make test-cores  the core suite under each OpenBLAS core type this CPU runs (docs/architecture.md)
+#   make browser-deps  chromium (headless), so that make test also checks report.html in a real browser
 #   make bench     aebench against PyTorch, our convolutions against oneDNN (installs python3-torch, libdnnl-dev)
 #   make gpu-bundle  the CUDA device check packed for a GPU machine in gpu-bundle/ (docs/cuda.md, installs patchelf);
 #                    make gpu-bundle-check proves the bundle here (no GPU needed)
 
 DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
         libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
-        nlohmann-json3-dev libstb-dev clang dataset-fashion-mnist
+        nlohmann-json3-dev libstb-dev clang dataset-fashion-mnist python3-numpy
 BENCH_DEPS := python3-torch libdnnl-dev
+# Not in DEPS (large): make test checks report.html in it when it is there.
+BROWSER_DEPS := chromium
 BUNDLE_DEPS := patchelf
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: deps bench-deps build test test-cores sanitize train bench gpu-bundle gpu-bundle-check clean
+.PHONY: deps bench-deps browser-deps build test test-cores sanitize train bench gpu-bundle gpu-bundle-check clean
 
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -28,6 +31,10 @@ deps:
 bench-deps: deps
 	@dpkg -s $(BENCH_DEPS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BENCH_DEPS); }
+
+browser-deps:
+	@dpkg -s $(BROWSER_DEPS) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(BROWSER_DEPS); }
 
 build: deps
 	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

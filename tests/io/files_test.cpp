@@ -136,6 +136,23 @@ TEST_CASE("the report is self-contained, escaped, and shows only pictures presen
   CHECK_THAT(html, !Contains("nan"));  // the NaN leaves a gap instead of a broken coordinate
 }
 
+TEST_CASE("the report magnifies pictures by a whole factor that fits the page", "[report]") {
+  TempDir dir;
+  const std::string path = dir.file("report.html");
+  GrayImage tiles{289, 57, std::vector<float>(289 * 57, 0.5f)};  // 10 tiles of 28x28 above 10 more
+  write_file_atomic(dir.file("reconstructions.png"), encode_png_gray(tiles));
+  write_file_atomic(dir.file("filters.png"), encode_png_gray({2, 1, {0, 1}}));
+  write_file_atomic(dir.file("samples.png"), "not a PNG");
+  write_report(path, ReportData{});
+  std::string html = read_file(path);
+  CHECK_THAT(html, Contains("src=\"reconstructions.png\" alt=\"Test images (top) and their reconstructions (bottom)\" "
+                            "width=\"867\" height=\"171\">"));
+  CHECK_THAT(html, Contains("src=\"filters.png\" alt=\"First-layer filters, each scaled to its own range\" "
+                            "width=\"8\" height=\"4\">"));   // at most 4 times
+  CHECK_THAT(html, Contains("src=\"samples.png\" alt=\"Samples decoded from the prior\">"));  // no size to scale
+  CHECK_THAT(html, Contains("image-rendering: pixelated"));  // square pixels, no smoothing
+}
+
 TEST_CASE("a report with no losses still renders", "[report]") {
   ReportData data;
   std::string html = render_report(data, {});

@@ -16,7 +16,8 @@ import sys
 
 import numpy as np
 
-import make_idx
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import make_idx  # noqa: E402
 
 TRAIN_N, TEST_N, BATCH, EPOCHS, CODE = 600, 200, 100, 2, 32
 

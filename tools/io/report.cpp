@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <string_view>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -81,6 +85,31 @@ std::string svg_chart(const std::vector<Series>& curves) {
   return svg + "</svg>\n";
 }
 
+// The width and height a PNG's IHDR chunk gives (bytes 16..23 after the signature and chunk
+// header), or {0, 0} for a file that is not one: the report only uses them to size the picture.
+std::pair<int, int> png_size(const std::filesystem::path& path) {
+  unsigned char head[24] = {};
+  std::ifstream in(path, std::ios::binary);
+  const char* chars = reinterpret_cast<const char*>(head);
+  if (!in.read(reinterpret_cast<char*>(head), sizeof head) || std::string_view(chars + 12, 4) != "IHDR") return {0, 0};
+  auto be32 = [&](int at) {
+    return int(uint32_t(head[at]) << 24 | uint32_t(head[at + 1]) << 16 | uint32_t(head[at + 2]) << 8 | head[at + 3]);
+  };
+  return {be32(16), be32(20)};
+}
+
+// A picture's <img>: 28x28 tiles are too small to see at one screen pixel each, so a picture of
+// known size is shown at the largest whole magnification up to 4 that fits the page's 900 px
+// (whole, and image-rendering: pixelated, so every pixel stays a sharp square).
+std::string image_tag(const Picture& picture) {
+  std::string size;
+  if (picture.width > 0 && picture.height > 0) {
+    const int zoom = std::clamp(900 / picture.width, 1, 4);
+    size = fmt::format(" width=\"{}\" height=\"{}\"", picture.width * zoom, picture.height * zoom);
+  }
+  return fmt::format("<img src=\"{}\" alt=\"{}\"{}>", html_escape(picture.file), html_escape(picture.caption), size);
+}
+
 std::string table(const std::vector<std::pair<std::string, std::string>>& rows) {
   if (rows.empty()) return "<p>None.</p>\n";
   std::string html = "<table>\n";
@@ -123,15 +152,14 @@ std::string render_report(const ReportData& data, const std::vector<Picture>& pr
       "body {{ font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }}\n"
       "table {{ border-collapse: collapse; }} th, td {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}\n"
       "th {{ background: #f4f4f4; font-weight: normal; }} .note {{ background: #fff6d8; padding: 0.5em; }}\n"
-      "img {{ image-rendering: pixelated; max-width: 100%; }}\n"
+      "img {{ image-rendering: pixelated; max-width: 100%; height: auto; }}\n"
       "</style>\n</head>\n<body>\n<h1>{0}</h1>\n",
       html_escape(data.title));
   for (const std::string& note : data.notes) html += fmt::format("<p class=\"note\">{}</p>\n", html_escape(note));
   html += "<h2>Final metrics</h2>\n" + table(data.metrics);
   html += "<h2>Loss per epoch</h2>\n" + svg_chart(data.curves);
   for (const Picture& picture : present)
-    html += fmt::format("<h2>{0}</h2>\n<figure><img src=\"{1}\" alt=\"{0}\"></figure>\n", html_escape(picture.caption),
-                        html_escape(picture.file));
+    html += fmt::format("<h2>{}</h2>\n<figure>{}</figure>\n", html_escape(picture.caption), image_tag(picture));
   html += "<h2>Settings</h2>\n" + table(data.settings);
   return html + "</body>\n</html>\n";
 }
@@ -141,7 +169,10 @@ void write_report(const std::string& path, const ReportData& data) {
   std::vector<Picture> present;
   std::error_code ec;
   for (const Picture& picture : data.pictures)
-    if (std::filesystem::is_regular_file(folder / picture.file, ec)) present.push_back(picture);
+    if (std::filesystem::is_regular_file(folder / picture.file, ec)) {
+      present.push_back(picture);
+      std::tie(present.back().width, present.back().height) = png_size(folder / picture.file);
+    }
   write_file_atomic(path, render_report(data, present));
 }
 

@@ -17,6 +17,7 @@ struct Series {
 struct Picture {
   std::string file;     // a file name next to report.html
   std::string caption;
+  int width = 0, height = 0;  // its pixels when known (write_report reads them): shown magnified
 };
 
 // The pictures the tools write, in the order a report shows them.
