@@ -91,7 +91,7 @@ TEST_CASE("the denoising autoencoder learns under every corruption", "[variants]
   }
 }
 
-TEST_CASE("--gaussian-noise: any model trains on noisy inputs against the clean image", "[variants][noise]") {
+TEST_CASE("gaussian input noise (--gaussian-noise): any model trains on noisy inputs against the clean image", "[variants][noise]") {
   for (const char* k : {"ae", "deep", "vae"}) {
     INFO(k);
     ModelConfig c = kind(k, std::string(k) == "ae" ? std::vector<int>{dim, 16} : std::vector<int>{dim, 32, 8});
