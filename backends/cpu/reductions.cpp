@@ -127,9 +127,15 @@ void logsumexp_over_axis(const KernelCall& c) {
     }
 }
 
-// Batch top-k: for each column, the k-th ranked (key, row) found by nth_element over the
-// column's B entries (O(B) each, the order of ops/topk.h); then one row-major pass keeps each
-// value that ranks at or above its column's k-th. Buffers are thread-local and grow once.
+// Batch top-k: each column's k-th ranked (key, row) in the order of ops/topk.h, then one
+// row-major pass keeps each value that ranks at or above its column's k-th.
+// Small k (wta keeps 8 of 150): one row-major pass per thread over its share of the columns,
+// each column's best k so far held sorted; a row ranks below every earlier one of equal key, so
+// after the first k rows an element enters only when its key beats the k-th (one comparison,
+// and rarely an insertion). Larger k: nth_element over each column's B entries. Both find the
+// same (key, row): the order is strict. Buffers are thread-local and grow once.
+constexpr int64_t topk_streamed = 32;
+
 template <class T>
 void batch_topk_columns(const KernelCall& c) {
   const int64_t rows = c.in[0].shape[0], cols = c.in[0].shape[1], k = c.node->attrs.i[0];
@@ -145,20 +151,61 @@ void batch_topk_columns(const KernelCall& c) {
   const bool parallel = rows * cols > cpu::parallel_grain;
 #pragma omp parallel if (parallel)
   {
-    thread_local std::vector<int64_t> order;
-    order.resize(size_t(rows));
+    if (k <= topk_streamed) {
+      const int threads = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t j0 = cols * t / threads, j1 = cols * (t + 1) / threads, width = j1 - j0;
+      thread_local std::vector<T> best_key;  // [width, k], each column's best so far, best first
+      thread_local std::vector<int64_t> best_row;
+      best_key.resize(size_t(width * k));
+      best_row.resize(size_t(width * k));
+      auto insert = [&](int64_t j, int64_t filled, T key, int64_t row) {  // into column j's sorted list
+        T* bk = best_key.data() + (j - j0) * k;
+        int64_t* br = best_row.data() + (j - j0) * k;
+        int64_t at = std::min(filled, k - 1);
+        while (at > 0 && topk_ranks_above(key, row, bk[at - 1], br[at - 1])) {
+          bk[at] = bk[at - 1];
+          br[at] = br[at - 1];
+          --at;
+        }
+        bk[at] = key;
+        br[at] = row;
+      };
+      for (int64_t i = 0; i < std::min(k, rows); ++i)
+        for (int64_t j = j0; j < j1; ++j) insert(j, i, keys[i * cols + j], i);
+      for (int64_t j = j0; j < j1; ++j) {
+        kv[j] = best_key[size_t((j - j0) * k + k - 1)];
+        kr[j] = best_row[size_t((j - j0) * k + k - 1)];
+      }
+      for (int64_t i = k; i < rows; ++i) {
+        const T* kr_row = keys + i * cols;
+        for (int64_t j = j0; j < j1; ++j) {
+          // A later row beats the k-th only with a larger key, or a NaN over a number.
+          const T key = kr_row[j], kth_key = kv[j];
+          if (!(key > kth_key || (key != key && kth_key == kth_key))) continue;
+          insert(j, k, kr_row[j], i);
+          kv[j] = best_key[size_t((j - j0) * k + k - 1)];
+          kr[j] = best_row[size_t((j - j0) * k + k - 1)];
+        }
+      }
+    } else {
+      thread_local std::vector<int64_t> order;
+      order.resize(size_t(rows));
 #pragma omp for schedule(static)
-    for (int64_t j = 0; j < cols; ++j) {
-      for (int64_t i = 0; i < rows; ++i) order[size_t(i)] = i;
-      auto above = [&](int64_t a, int64_t b) { return topk_ranks_above(keys[a * cols + j], a, keys[b * cols + j], b); };
-      std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), above);
-      kr[j] = order[size_t(k - 1)];
-      kv[j] = keys[kr[j] * cols + j];
+      for (int64_t j = 0; j < cols; ++j) {
+        for (int64_t i = 0; i < rows; ++i) order[size_t(i)] = i;
+        auto above = [&](int64_t a, int64_t b) { return topk_ranks_above(keys[a * cols + j], a, keys[b * cols + j], b); };
+        std::nth_element(order.begin(), order.begin() + (k - 1), order.end(), above);
+        kr[j] = order[size_t(k - 1)];
+        kv[j] = keys[kr[j] * cols + j];
+      }
     }
+#pragma omp barrier
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) {
-        const bool kept = i == kr[j] || topk_ranks_above(keys[i * cols + j], i, kv[j], kr[j]);
+      for (int64_t j = 0; j < cols; ++j) {  // topk_ranks_above(key, i, k-th) or the k-th itself, without branches
+        const T key = keys[i * cols + j], kth_key = kv[j];
+        const bool up_to = i <= kr[j], key_nan = key != key, kth_nan = kth_key != kth_key;
+        const bool kept = key_nan ? (!kth_nan || up_to) : (!kth_nan && (key > kth_key || (key == kth_key && up_to)));
         out[i * cols + j] = kept ? values[i * cols + j] : T(0);
       }
   }
