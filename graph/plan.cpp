@@ -209,10 +209,30 @@ void schedule_updates(const Graph& g, Plan& p, std::vector<int>& pos) {
   // In the original (topological) order, so what a step reads has taken its place already. The
   // scalars that write nothing move up too (learning rates and the like: the optimiser makes
   // them after the backward pass, and every update reads them).
+  // Collectives (a data-parallel step's gradient buckets) move up too, so a bucket is summed
+  // over the ranks as soon as its gradients exist, with what unpacks it (slices, reshapes) and
+  // so the updates reading those; they keep their order among themselves, which every rank's
+  // plan must share.
   const std::vector<int> original = p.steps;
+  std::vector<char> from_collective(static_cast<size_t>(n), 0);
+  int last_collective = -1;
   for (int id : original) {
+    const Node& node = g.node(id);
+    if (op_info(node.op).kind == OpKind::collective) {
+      int earliest = after_operands(id);
+      if (last_collective >= 0) earliest = std::max(earliest, pos[size_t(last_collective)] + 1);
+      move_to(id, earliest);
+      from_collective[size_t(id)] = 1;
+      last_collective = id;
+      continue;
+    }
+    if ((node.op == OpCode::slice || is_alias(node.op)) && from_collective[size_t(node.in[0])]) {
+      move_to(id, after_operands(id));
+      from_collective[size_t(id)] = 1;
+      continue;
+    }
     if (!writes(id)) {
-      if (g.node(id).shape.numel() == 1) move_to(id, after_operands(id));
+      if (node.shape.numel() == 1) move_to(id, after_operands(id));
       continue;
     }
     int earliest = after_operands(id);  // position it may take: after these

@@ -73,7 +73,8 @@
   X(max_pool2d_at)      \
   X(max_unpool2d)       \
   X(upsample_nearest2d) \
-  X(sum_pool2d)
+  X(sum_pool2d)         \
+  X(allreduce_sum)
 
 namespace ag {
 
@@ -88,7 +89,9 @@ enum class OpCode : uint16_t {
 };
 constexpr int op_count = int(OpCode::count);
 
-enum class OpKind : uint8_t { leaf, unary, binary, loss, random, matmul, reduce, shape, assign, image };
+// collective: a sum over the ranks of a data-parallel run (ops/collective.cpp); every rank runs
+// its collectives in the same order.
+enum class OpKind : uint8_t { leaf, unary, binary, loss, random, matmul, reduce, shape, assign, image, collective };
 
 // Op parameters: a few floats and integers whose meaning each op documents where it is built.
 struct Attrs {
@@ -131,5 +134,6 @@ void register_shape_ops(OpInfo* table);
 void register_loss_ops(OpInfo* table);
 void register_random_ops(OpInfo* table);
 void register_image_ops(OpInfo* table);
+void register_collective_ops(OpInfo* table);
 
 }  // namespace ag

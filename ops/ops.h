@@ -112,6 +112,13 @@ Value uniform(Value step, Shape shape, uint64_t seed, float lo = 0, float hi = 1
 Value normal(Value step, Shape shape, uint64_t seed, float mean = 0, float stddev = 1);
 Value bernoulli(Value step, Shape shape, uint64_t seed, float p);  // 1 with probability p
 
+// ---- collectives: sums over the ranks of a data-parallel run (backends/communicator.h) ----
+// The parts (1 to 8, one dtype) packed into one flat vector [total numel] and summed over every
+// rank; with one rank, the packed parts.
+Value allreduce_sum(const std::vector<Value>& parts);
+// The same sum, unpacked: one value per part, in its shape.
+std::vector<Value> allreduce_sum_each(const std::vector<Value>& parts);
+
 // ---- persistent updates ----
 // Writes value into target (an external leaf) when the plan runs; returns the updated target.
 Value assign(Value target, Value value);

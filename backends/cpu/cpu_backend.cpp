@@ -95,6 +95,7 @@ struct KernelTable {
     k[int(OpCode::max_unpool2d)] = max_unpool2d_kernel;
     k[int(OpCode::upsample_nearest2d)] = upsample_nearest2d_kernel;
     k[int(OpCode::sum_pool2d)] = sum_pool2d_kernel;
+    k[int(OpCode::allreduce_sum)] = allreduce_kernel;
   }
 };
 const KernelTable kernels;

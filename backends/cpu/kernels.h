@@ -34,6 +34,8 @@ void max_unpool2d_kernel(const KernelCall& c);
 void upsample_nearest2d_kernel(const KernelCall& c);
 void sum_pool2d_kernel(const KernelCall& c);
 
+void allreduce_kernel(const KernelCall& c);  // collective.cpp
+
 // A fused group through the interpreter: each op in turn over one 512-element block at a time.
 void fused_kernel(const KernelCall& c);
 

@@ -23,6 +23,7 @@ struct KernelTable {
     register_broadcast_kernel(k);
     register_copy_kernels(k);
     register_image_kernels(k);
+    register_collective_kernels(k);
   }
 };
 

@@ -19,6 +19,7 @@ void register_matmul_kernel(Launcher* table);        // matmul.cu: cuBLAS GEMM a
 void register_broadcast_kernel(Launcher* table);     // broadcast.cu: broadcast_to
 void register_copy_kernels(Launcher* table);         // copies.cpp: slice, pad, concat, assign
 void register_image_kernels(Launcher* table);        // image.cu: convolutions, pooling, upsampling
+void register_collective_kernels(Launcher* table);   // collective.cpp: allreduce_sum (NCCL through the communicator)
 
 // Enqueues one call on ctx.stream (throws an Error naming the op when it cannot).
 void launch(const KernelCall& call, const Context& ctx);

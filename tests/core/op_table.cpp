@@ -128,6 +128,11 @@ const std::vector<OpCase>& op_cases() {
     row("batch_topk", OpCode::batch_topk_at, {{{5, 4}}}, [](Graph&, V x) { return square(batch_topk(x[0], 2)); });
     row("batch_topk_at", OpCode::batch_topk_at, {{{5, 4}}, {{5, 4}}},
         [](Graph&, V x) { return batch_topk_at(x[0], x[1], 3) * x[1]; });
+    // The sum over the ranks of a data-parallel run: in one process, the parts packed.
+    row("allreduce_sum", OpCode::allreduce_sum, {{{3, 4}}, {{5}}}, [](Graph&, V x) {
+      std::vector<Value> each = allreduce_sum_each({x[0], x[1]});
+      return sum(square(each[0])) + sum(each[1] * x[1]);
+    });
     // Losses.
     row("bce", OpCode::bce, {prob, {m, 0, 1}}, [](Graph&, V x) { return bce(x[0], x[1]); });
     row("bce_with_logits", OpCode::bce_with_logits, {{m, -3, 3}, {m, 0, 1}},

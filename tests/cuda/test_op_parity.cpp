@@ -179,6 +179,11 @@ std::vector<ParityRow> make_rows() {
                 concat({d.input({1, 5}), d.input({3, 5})}, 0), concat({d.input({3, 2}), d.input({3, 4})}, 1),
                 concat({d.input({2, 3})}, 0)};
   });
+  // The sum over the ranks, here one process's (the packing; NCCL's sum: tests/dist).
+  row("allreduce_sum", OpCode::allreduce_sum, [](D d) {
+    Value a = d.input({4, 5});
+    return Outs{allreduce_sum({a * 2.0f, d.input({3}), d.input({2, 2, 2})}), allreduce_sum({a})};
+  });
   // Assign: computed in place in its target, copied from an input, and a GEMM into its target.
   row("assign", OpCode::assign, [](D d) {
     Value t1 = d.external({6, 7}), t2 = d.external({6, 7}), t3 = d.external({5, 3});
