@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "backends/communicator.h"
 #include "models/data.h"
 #include "models/train_step.h"
 
@@ -18,7 +19,8 @@ namespace ag::models {
 struct Trainer::Compiled {
   bool train = false;
   int phase = 0;
-  int64_t batch = 0;
+  int64_t batch = 0;    // rows this process runs
+  int64_t rows = 0, global = 0;  // training, data parallel: this rank's rows of a global batch (batch = max(rows, 1))
   std::unique_ptr<Graph> graph = std::make_unique<Graph>();
   Value x, labels, corrupted;
   Value loss, bce, mse, class_logits, images;  // bce .. images: evaluation only
@@ -114,22 +116,24 @@ void check_data(const DataView& d, int dim, const char* what) {
 
 }  // namespace
 
-Trainer::Compiled& Trainer::train_plan(int phase, int64_t batch) {
+Trainer::Compiled& Trainer::train_plan(int phase, int64_t rows, int64_t global) {
   for (auto& c : plans_)
-    if (c->train && c->phase == phase && c->batch == batch) return *c;
+    if (c->train && c->phase == phase && c->rows == rows && c->global == global) return *c;
   auto c = std::make_unique<Compiled>();
   c->train = true;
   c->phase = phase;
-  c->batch = batch;
+  c->batch = std::max<int64_t>(rows, 1);
+  c->rows = rows;
+  c->global = global;
   Graph& g = *c->graph;
   GraphParams p(g, model_.params()), counters(g, counters_);
   const Phase& ph = phases_[size_t(phase)];
   Batch b = c->inputs(model_, ph.uses_labels, counters[step_]);
-  StepGraph s = build_step(model_, p, b, ph, phase, optimisers());
-  c->loss = s.loss;
+  StepGraph s = build_step(model_, p, b, ph, phase, optimisers(), double(rows) / double(global));
+  c->loss = s.loss;  // the global batch's, on every rank
   std::vector<Value> outputs = std::move(s.outputs);
   Value loss_sum = counters[loss_sum_];
-  outputs.push_back(assign(loss_sum, loss_sum + c->loss * float(batch)));
+  outputs.push_back(assign(loss_sum, loss_sum + c->loss * float(global)));
   outputs.push_back(assign(b.step, b.step + 1.0f));  // last: the noise above read the old count
   c->bind(outputs, model_.device());
   plans_.push_back(std::move(c));
@@ -196,11 +200,16 @@ EpochReport Trainer::run_epoch(const DataView& train, const DataView& test) {
   const int64_t batches = full + (rest > 0 && !config_.drop_last ? 1 : 0);
   const auto start = std::chrono::steady_clock::now();
   int64_t seen = 0;
+  // Data parallel: rank r of P runs rows [size r / P, size (r + 1) / P) of each global batch (the
+  // same shuffle everywhere). A rank left without a row (a last batch smaller than P) still
+  // joins the step's collectives, with one row at share 0.
+  const int rank = communicator().rank(), ranks = communicator().size();
   for (int64_t k = 0; k < batches; ++k) {
     const int64_t size = k < full ? config_.batch_size : rest;
-    Compiled& c = train_plan(phase_, size);
+    const int64_t lo = size * rank / ranks, mine = size * (rank + 1) / ranks - lo;
+    Compiled& c = train_plan(phase_, mine, size);
     // (Executor::input waits until the previous run's upload has read the host buffer.)
-    fill_batch(c, train, order_.data() + k * config_.batch_size, size, step);
+    fill_batch(c, train, order_.data() + k * config_.batch_size + std::min(lo, size - 1), c.batch, step);
     c.exec->run();
     ++step;
     seen += size;

@@ -121,7 +121,8 @@ class Trainer {
 
  private:
   struct Compiled;
-  Compiled& train_plan(int phase, int64_t batch);
+  // `rows` of a global batch of `global` (all of it but with several ranks: data parallel).
+  Compiled& train_plan(int phase, int64_t rows, int64_t global);
   Compiled& eval_plan(int phase, int64_t batch);
   void fill_batch(Compiled& c, const DataView& data, const int64_t* rows, int64_t count, int64_t step);
   void shuffle(int64_t n);
