@@ -10,7 +10,7 @@
 
 DEPS := cmake ninja-build g++ pkg-config python3 libfmt-dev libbenchmark-dev catch2 \
         libopenblas-dev libopenblas-openmp-dev zlib1g-dev libcurl4-openssl-dev libssl-dev libcli11-dev \
-        nlohmann-json3-dev libstb-dev clang dataset-fashion-mnist python3-numpy
+        nlohmann-json3-dev libstb-dev clang dataset-fashion-mnist python3-numpy libopenmpi-dev openmpi-bin
 BENCH_DEPS := python3-torch libdnnl-dev
 # Not in DEPS (large): make test checks report.html in it when it is there.
 BROWSER_DEPS := chromium

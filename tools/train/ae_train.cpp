@@ -3,6 +3,8 @@
 // continues the run saved in --out and reaches exactly the losses of an uninterrupted run.
 // Everything that can be checked is checked before --out is touched, so a run that fails on
 // bad flags, data or checkpoints leaves an earlier run's files as they were.
+// Under mpirun it trains data-parallel (dist/dist.h, docs/scale-out.md): every rank trains its
+// part of each batch, and rank 0 alone prints and writes --out; a failure on any rank ends the job.
 #include <unistd.h>
 
 #include <cmath>
@@ -13,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "dist/dist.h"
 #include "models/model.h"
 #include "models/trainer.h"
 #include "tools/train/checkpoint.h"
@@ -49,7 +52,8 @@ void check_same_data(const nlohmann::json& saved, const nlohmann::json& now, con
                                    saved.value(key, nlohmann::json()).dump(), origin));
 }
 
-int train(const TrainFlags& flags) {
+int train(const TrainFlags& flags, dist::Session& session) {
+  const bool root = session.root();
   RunSettings run;
   std::optional<Checkpoint> saved;
   if (flags.resume()) {
@@ -64,10 +68,14 @@ int train(const TrainFlags& flags) {
   }
   check_out_folder(run.out);
   const Device device = select_device(run.device, run.threads);
+  session.use_device(device);
   LoadedData data = load_data(DataSource{run.data, run.mirror, run.limit}, run.model.sizes.front());
   RunRecord record{run, data_json(data.mnist), nlohmann::json::array(), {}};
+  if (session.size() > 1)
+    record.notes.push_back(fmt::format("trained data-parallel on {}, each rank its part of every batch of {}",
+                                       session.describe(), run.batch));
   if (!data.note.empty()) {
-    std::fprintf(stderr, "note: %s\n", data.note.c_str());
+    if (root) std::fprintf(stderr, "note: %s\n", data.note.c_str());
     record.notes.push_back(data.note);
   }
   if (data.mnist.source == "fashion-mnist") record.notes.push_back("data: Fashion-MNIST (" + data.mnist.dir + ")");
@@ -80,32 +88,37 @@ int train(const TrainFlags& flags) {
     const int trained = restore_trainer(*saved, trainer, run.epochs);
     record.history = saved->history;
     if (trainer.finished()) {
-      std::printf("%s has trained %d epochs already; nothing to do (raise --epochs to continue)\n", checkpoint.c_str(), trained);
+      if (root) std::printf("%s has trained %d epochs already; nothing to do (raise --epochs to continue)\n", checkpoint.c_str(), trained);
       return 0;
     }
     record.notes.push_back(fmt::format("resumed after epoch {} from {}", trained, checkpoint));
   } else {
     std::error_code ec;
-    if (fs::exists(checkpoint, ec))
+    if (root && fs::exists(checkpoint, ec))
       std::fprintf(stderr, "note: %s holds an earlier run; this run replaces it epoch by epoch (--resume continues it)\n",
                    run.out.c_str());
   }
-  make_out_folder(run.out);
+  if (root) make_out_folder(run.out);
 
   std::vector<std::string> phase_names;
   for (const models::Phase& phase : model->phases()) phase_names.push_back(phase.name);
   Progress progress(stderr, isatty(fileno(stderr)) != 0, run.epochs, phase_names, run.batch);
-  progress.message(fmt::format("training {} on {} {} images ({}), {} on {}", describe_model(run.model),
-                               data.mnist.train.n, data.mnist.source, data.mnist.dir, run.optim.kind, to_string(device)));
-  if (progress.live()) trainer.on_step = [&](const models::StepInfo& info) { progress.step(info); };
+  if (root)
+    progress.message(fmt::format("training {} on {} {} images ({}), {} on {}{}", describe_model(run.model),
+                                 data.mnist.train.n, data.mnist.source, data.mnist.dir, run.optim.kind, to_string(device),
+                                 session.size() > 1 ? ", " + session.describe() : ""));
+  if (root && progress.live()) trainer.on_step = [&](const models::StepInfo& info) { progress.step(info); };
   trainer.on_epoch = [&](const models::EpochReport& report) {
+    if (!root) return;  // every rank holds the same model; one writes it
     progress.epoch(report);
     record.history.push_back(epoch_record(report));
     // The checkpoint first: the other files describe it.
     save_checkpoint(checkpoint, run, trainer, record.history, record.data);
     write_run_files(run.out, record, trainer, data.mnist.test);
   };
-  trainer.fit(data_view(data.mnist.train), data_view(data.mnist.test));
+  // The test set is evaluated where the results are written.
+  trainer.fit(data_view(data.mnist.train), root ? data_view(data.mnist.test) : models::DataView{});
+  if (!root) return 0;
 
   const nlohmann::json metrics = metrics_json(record);
   auto final_value = [&](const char* key) { return metrics.contains(key) && metrics[key].is_number() ? metrics[key].get<double>() : NAN; };
@@ -124,5 +137,14 @@ int main(int argc, char** argv) {
   CLI::App app{"ae-train: train an autoencoder on MNIST; writes a checkpoint, metrics, pictures and report.html to --out"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // a repeated flag: the last wins
   TrainFlags flags(app);
-  return run_tool("ae-train", app, argc, argv, [&] { return train(flags); });
+  std::unique_ptr<dist::Session> session;
+  try {
+    session = std::make_unique<dist::Session>(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ae-train: %s\n", e.what());
+    return 1;
+  }
+  const int code = run_tool("ae-train", app, argc, argv, [&] { return train(flags, *session); });
+  if (code != 0) session->abort(code);  // the other ranks would wait in the next step forever
+  return code;
 }
