@@ -41,38 +41,17 @@ Value AdversarialAutoencoder::encode(GraphParams& p, Value x) { return encoder_(
 
 Value AdversarialAutoencoder::logits(GraphParams& p, Value x, int) { return decoder_(p, encode(p, x), Mode::eval); }
 
-namespace {
-
-// One-off plan: `in` (n rows of `width`) through `f`, the result as floats.
-template <class F>
-std::vector<float> run_rows(Model& m, const float* rows, int64_t n, int width, F f) {
-  if (n <= 0) throw Error(fmt::format("model '{}': needs at least one row, not {}", m.config().kind, n));
-  Graph g;
-  GraphParams p(g, m.params());
-  Value in = input(g, Shape{n, width}, "in", m.dtype());
-  Value out = f(p, in);
-  Executor ex(compile({out}), m.device());
-  Tensor t = ex.input(in);
-  for (int64_t i = 0; i < n * width; ++i) {
-    if (t.dtype == DType::f32) t.ptr<float>()[i] = rows[i];
-    else t.ptr<double>()[i] = rows[i];
-  }
-  ex.run();
-  HostTensor h = ex.read(out);
-  std::vector<float> v(size_t(h.numel()));
-  for (int64_t i = 0; i < h.numel(); ++i) v[size_t(i)] = float(h.at(i));
-  return v;
+std::vector<float> AdversarialAutoencoder::codes(const float* images, int64_t n) {
+  return map_rows(*this, images, n, input_dim(), [&](GraphParams& p, Value x) { return encode(p, x); });
 }
 
-}  // namespace
-
-std::vector<float> AdversarialAutoencoder::codes(const float* images, int64_t n) {
-  return run_rows(*this, images, n, input_dim(), [&](GraphParams& p, Value x) { return encode(p, x); });
+std::vector<float> AdversarialAutoencoder::prior(int64_t n, double std, uint64_t seed) {
+  return normal_rows(*this, n, code_dim(), std, seed);
 }
 
 std::vector<float> AdversarialAutoencoder::decode(const std::vector<float>& z) {
   const int64_t n = int64_t(z.size()) / code_dim();
-  return run_rows(*this, z.data(), n, code_dim(),
+  return map_rows(*this, z.data(), n, code_dim(),
                   [&](GraphParams& p, Value c) { return sigmoid(decoder_(p, c, Mode::eval)); });
 }
 

@@ -12,7 +12,7 @@
 
 namespace ag::models {
 
-class AdversarialAutoencoder final : public Model {
+class AdversarialAutoencoder final : public Model, public Generative {
  public:
   AdversarialAutoencoder(const ModelConfig& config, Device device, DType dtype);
 
@@ -22,9 +22,15 @@ class AdversarialAutoencoder final : public Model {
   Value logits(GraphParams& p, Value x, int phase = -1) override;
   Value encode(GraphParams& p, Value x) override;  // z, batch norm on its running statistics
 
-  // The codes of n images (n x code, row-major), and the images (n x input) decoded from n codes.
+  // The codes of n images (n x code, row-major).
   std::vector<float> codes(const float* images, int64_t n);
-  std::vector<float> decode(const std::vector<float>& codes);
+  // Generative: z ~ N(0, std^2 I), the prior D learnt to tell codes from; images decoded from
+  // codes; the (deterministic) codes of images.
+  std::vector<float> prior(int64_t n, double std, uint64_t seed) override;
+  std::vector<float> decode(const std::vector<float>& codes) override;
+  std::vector<float> reencode(const std::vector<float>& images, uint64_t, int64_t) override {
+    return codes(images.data(), int64_t(images.size()) / input_dim());
+  }
 
  private:
   BatchNormMlp encoder_, decoder_, adversary_;

@@ -160,6 +160,51 @@ std::vector<int> Model::all_params() const {
   return all;
 }
 
+namespace {
+
+std::vector<float> read_floats(Executor& ex, Value v) {
+  ex.run();
+  HostTensor h = ex.read(v);
+  std::vector<float> out(size_t(h.numel()));
+  for (int64_t i = 0; i < h.numel(); ++i) out[size_t(i)] = float(h.at(i));
+  return out;
+}
+
+}  // namespace
+
+std::vector<float> map_rows(Model& model, const float* rows, int64_t n, int width,
+                            const std::function<Value(GraphParams&, Value)>& f) {
+  if (n <= 0 || width <= 0)
+    throw Error(fmt::format("model '{}': needs at least one row of at least one value, not {} x {}", model.config().kind, n, width));
+  Graph g;
+  GraphParams p(g, model.params());
+  Value in = input(g, Shape{n, width}, "rows", model.dtype());
+  Value out = f(p, in);
+  Executor ex(compile({out}), model.device());
+  Tensor t = ex.input(in);
+  for (int64_t i = 0; i < n * width; ++i) {
+    if (t.dtype == DType::f32) t.ptr<float>()[i] = rows[i];
+    else t.ptr<double>()[i] = rows[i];
+  }
+  return read_floats(ex, out);
+}
+
+std::vector<float> normal_rows(Model& model, int64_t n, int width, double std, uint64_t seed, int64_t step) {
+  if (n <= 0 || width <= 0 || !(std > 0) || !std::isfinite(std))
+    throw Error(fmt::format("model '{}': cannot draw {} x {} normal values of std {}", model.config().kind, n, width, std));
+  Graph g;
+  Value z = normal(constant(g, double(step), Shape{}, model.dtype()), Shape{n, width}, seed, 0.0f, float(std));
+  Executor ex(compile({z}), model.device());
+  return read_floats(ex, z);
+}
+
+std::vector<std::vector<float>> mcmc_chain(Generative& model, int64_t n, int steps, double std, uint64_t seed) {
+  if (steps < 0) throw Error(fmt::format("mcmc: the number of steps must be at least 0, not {}", steps));
+  std::vector<std::vector<float>> images = {model.decode(model.prior(n, std, seed))};
+  for (int s = 1; s <= steps; ++s) images.push_back(model.decode(model.reencode(images.back(), seed, s)));
+  return images;
+}
+
 std::unique_ptr<Model> make_model(const ModelConfig& config, Device device, DType dtype) {
   ModelConfig c = config.resolved();
   c.validate();

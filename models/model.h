@@ -140,6 +140,32 @@ class Model {
   ParamStore params_;
 };
 
+// A one-off plan over host rows: `rows` (n x width, row-major) fed to f, its result read back as
+// floats (any dtype, any device). The pictures, ae-eval and sampling use it.
+std::vector<float> map_rows(Model& model, const float* rows, int64_t n, int width,
+                            const std::function<Value(GraphParams&, Value)>& f);
+// n rows of `width` drawn from N(0, std^2), by the graph's normal op under `seed` and `step`.
+std::vector<float> normal_rows(Model& model, int64_t n, int width, double std, uint64_t seed, int64_t step = 0);
+
+// A model that generates (vae, catvae, aae): codes drawn from its prior, images decoded from
+// codes, and codes for images (a draw from q(z|x) where the model has one). ae-train's
+// samples.png and ae-eval --mcmc use it; find it with dynamic_cast<Generative*>.
+class Generative {
+ public:
+  virtual ~Generative() = default;
+  // n codes (n x code_dim): N(0, std^2 I) for a Gaussian prior; the categorical VAE's prior is
+  // one category per group, uniformly, and ignores std.
+  virtual std::vector<float> prior(int64_t n, double std, uint64_t seed) = 0;
+  virtual std::vector<float> decode(const std::vector<float>& codes) = 0;  // images, in [0, 1]
+  // Codes for images (n x input): vae samples q(z|x), catvae draws each group's category from
+  // softmax(logits), aae's encoder is deterministic. `step` varies the draw along a chain.
+  virtual std::vector<float> reencode(const std::vector<float>& images, uint64_t seed, int64_t step) = 0;
+};
+
+// MCMC sampling (Arulkumaran et al. 2016): n images decoded from prior codes, then `steps` times
+// re-encoded and decoded again. Returns the images after every step: [0] the plain samples.
+std::vector<std::vector<float>> mcmc_chain(Generative& model, int64_t n, int steps, double std, uint64_t seed);
+
 // The denoising models' corruption of batch.x as config.noise and noise_level say (models/
 // denoising.cpp): graph ops keyed by batch.step, or batch.corrupted for the affine noise, which
 // corrupt_affine() makes on the host.

@@ -42,55 +42,37 @@ Value VariationalAutoencoder::loss(GraphParams& p, const Batch& batch, int) {
   return reconstruction + kl_normal(q.mu, q.logvar);
 }
 
-namespace {
-
-// Runs a one-off plan and returns `images` as floats (any dtype).
-std::vector<float> read_images(Executor& ex, Value images) {
-  ex.run();
-  HostTensor h = ex.read(images);
-  std::vector<float> out(size_t(h.numel()));
-  for (int64_t i = 0; i < h.numel(); ++i) out[size_t(i)] = float(h.at(i));
-  return out;
+std::vector<float> VariationalAutoencoder::prior(int64_t n, double std, uint64_t seed) {
+  return normal_rows(*this, n, code_dim(), std, seed);
 }
 
-}  // namespace
+std::vector<float> VariationalAutoencoder::decode(const std::vector<float>& z) {
+  return map_rows(*this, z.data(), int64_t(z.size()) / code_dim(), code_dim(),
+                  [&](GraphParams& p, Value c) { return sigmoid(decode_logits(p, c)); });
+}
 
-std::vector<float> VariationalAutoencoder::sample(int64_t n, uint64_t seed) {
-  if (n <= 0) throw Error(fmt::format("vae sample: the count must be positive, not {}", n));
-  Graph g;
-  GraphParams p(g, params_);
-  Value z = normal(constant(g, 0.0, Shape{}, dtype()), Shape{n, code_dim()}, seed);
-  Value images = sigmoid(decode_logits(p, z));
-  Executor ex(compile({images}), device());
-  return read_images(ex, images);
+std::vector<float> VariationalAutoencoder::reencode(const std::vector<float>& images, uint64_t seed, int64_t step) {
+  return map_rows(*this, images.data(), int64_t(images.size()) / input_dim(), input_dim(), [&](GraphParams& p, Value x) {
+    Gaussian q = posterior(p, x);
+    Value eps = normal(constant(p.graph(), double(step), Shape{}, dtype()), q.mu.shape(), seed);
+    return q.mu + exp(q.logvar * 0.5f) * eps;
+  });
 }
 
 std::vector<float> VariationalAutoencoder::interpolate(const float* a, const float* b, int steps) {
   if (steps < 2) throw Error(fmt::format("vae interpolate: needs at least 2 steps, not {}", steps));
   const int dim = input_dim();
-  Graph g;
-  GraphParams p(g, params_);
-  Value ends = input(g, Shape{2, dim}, "ends", dtype());
+  std::vector<float> ends(a, a + dim);
+  ends.insert(ends.end(), b, b + dim);
   HostTensor weights(Shape{steps, 2}, dtype());  // row s: (1 - s/(steps-1), s/(steps-1))
   for (int s = 0; s < steps; ++s) {
     double t = double(s) / double(steps - 1);
     weights.set(2 * s, 1.0 - t);
     weights.set(2 * s + 1, t);
   }
-  Value z = matmul(constant(g, weights), encode(p, ends));
-  Value images = sigmoid(decode_logits(p, z));
-  Executor ex(compile({images}), device());
-  Tensor in = ex.input(ends);
-  for (int i = 0; i < dim; ++i) {
-    if (in.dtype == DType::f32) {
-      in.ptr<float>()[i] = a[i];
-      in.ptr<float>()[dim + i] = b[i];
-    } else {
-      in.ptr<double>()[i] = a[i];
-      in.ptr<double>()[dim + i] = b[i];
-    }
-  }
-  return read_images(ex, images);
+  return map_rows(*this, ends.data(), 2, dim, [&](GraphParams& p, Value x) {
+    return sigmoid(decode_logits(p, matmul(constant(p.graph(), weights), encode(p, x))));
+  });
 }
 
 std::unique_ptr<Model> make_variational(const ModelConfig& config, Device device, DType dtype) {

@@ -9,7 +9,7 @@
 
 namespace ag::models {
 
-class VariationalAutoencoder final : public Model {
+class VariationalAutoencoder final : public Model, public Generative {
  public:
   VariationalAutoencoder(const ModelConfig& config, Device device, DType dtype);
 
@@ -19,8 +19,10 @@ class VariationalAutoencoder final : public Model {
 
   Value decode_logits(GraphParams& p, Value z);  // z [B, latent] -> [B, input]
 
-  // n images (n x input, row-major) decoded from z ~ N(0, I) drawn with `seed`.
-  std::vector<float> sample(int64_t n, uint64_t seed);
+  // Generative: z ~ N(0, std^2 I); images decoded from z; z sampled from q(z|x).
+  std::vector<float> prior(int64_t n, double std, uint64_t seed) override;
+  std::vector<float> decode(const std::vector<float>& codes) override;
+  std::vector<float> reencode(const std::vector<float>& images, uint64_t seed, int64_t step) override;
   // `steps` images decoding (1 - s) mu(a) + s mu(b), s = 0 .. 1 evenly; a, b: one image each.
   std::vector<float> interpolate(const float* a, const float* b, int steps);
 

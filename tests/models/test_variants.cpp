@@ -20,6 +20,7 @@ constexpr int dim = 64;  // 8 x 8 "images", so the affine corruption applies too
 struct Learned {
   EvalReport before, after;
   std::vector<EpochReport> epochs;
+  std::shared_ptr<Model> model;  // trained
 };
 
 // Adagrad as in the tutorial, with a larger step so a tiny run moves far enough.
@@ -44,6 +45,7 @@ Learned learn(ModelConfig c, int epochs = 8, OptimConfig optim = fast_adagrad(),
   r.before = trainer.evaluate(test.view(), last);
   r.epochs = trainer.fit(train.view(), test.view());
   r.after = trainer.evaluate(test.view(), last);
+  r.model = std::move(model);
   return r;
 }
 
@@ -243,11 +245,12 @@ TEST_CASE("the variational autoencoder learns, samples from the prior and walks 
   ModelConfig c = kind("vae", {dim, 32, 4});
   auto model = make_model(c, Device::cpu);
   auto& vae = dynamic_cast<VariationalAutoencoder&>(*model);
-  std::vector<float> samples = vae.sample(5, 42);
+  auto sample = [&](uint64_t seed) { return vae.decode(vae.prior(5, 1.0, seed)); };
+  std::vector<float> samples = sample(42);
   REQUIRE(samples.size() == size_t(5 * dim));
   for (float v : samples) CHECK((v >= 0 && v <= 1));
-  CHECK(samples == vae.sample(5, 42));
-  CHECK(samples != vae.sample(5, 43));
+  CHECK(samples == sample(42));
+  CHECK(samples != sample(43));
 
   Generated d = generated_digits(2, dim);
   std::vector<float> walk = vae.interpolate(d.images.data(), d.images.data() + dim, 5);
@@ -307,6 +310,96 @@ TEST_CASE("the adversarial autoencoder learns with its adversary, and its codes 
   std::vector<float> recon = trainer.reconstruct(d.images.data(), 4);
   REQUIRE(images.size() == recon.size());
   for (size_t i = 0; i < recon.size(); ++i) CHECK(images[i] == Approx(recon[i]).margin(1e-6));
+}
+
+// Mean and standard deviation of values.
+std::pair<double, double> moments(const std::vector<float>& v) {
+  double mean = 0, square = 0;
+  for (float x : v) mean += x / double(v.size());
+  for (float x : v) square += (x - mean) * (x - mean) / double(v.size());
+  return {mean, std::sqrt(square)};
+}
+
+TEST_CASE("the generative models draw from their priors, and MCMC chains decode and re-encode", "[variants][mcmc]") {
+  OptimConfig adam;
+  adam.kind = "adam";
+  adam.lr = 0.01;
+  for (const auto& [name, sizes] : std::vector<std::pair<std::string, std::vector<int>>>{
+           {"vae", {dim, 32, 4}}, {"catvae", {dim, 32, 16, 20}}, {"aae", {dim, 32, 16, 2}}}) {
+    INFO(name);
+    Learned r = learn(kind(name, sizes), 4, adam);
+    auto& gen = dynamic_cast<Generative&>(*r.model);
+    const int code = sizes.back();
+
+    // The prior: N(0, std^2 I), or one uniformly drawn category per group of ten.
+    const std::vector<float> z = gen.prior(2000, 0.5, 7);
+    REQUIRE(z.size() == size_t(2000 * code));
+    if (name == "catvae") {
+      std::vector<int> count(size_t(code), 0);
+      for (int64_t row = 0; row < 2000; ++row)
+        for (int group = 0; group < code / 10; ++group) {
+          int ones = 0;
+          for (int k = 0; k < 10; ++k) {
+            const float v = z[size_t(row * code + group * 10 + k)];
+            CHECK((v == 0.0f || v == 1.0f));
+            ones += v == 1.0f;
+            count[size_t(group * 10 + k)] += v == 1.0f;
+          }
+          CHECK(ones == 1);
+        }
+      for (int c : count) CHECK((c > 140 && c < 260));  // 200 expected, sd 13
+    } else {
+      const auto [mean, sd] = moments(z);
+      CHECK(std::abs(mean) < 0.03);
+      CHECK(sd == Approx(0.5).epsilon(0.05));
+    }
+
+    // A chain: the plain samples first, then decode(reencode(previous)); deterministic per seed.
+    const std::vector<std::vector<float>> chain = mcmc_chain(gen, 6, 3, 1.0, 11);
+    REQUIRE(chain.size() == 4);
+    CHECK(chain[0] == gen.decode(gen.prior(6, 1.0, 11)));
+    for (size_t s = 1; s < chain.size(); ++s) {
+      REQUIRE(chain[s].size() == size_t(6 * dim));
+      for (float v : chain[s]) REQUIRE((v >= 0 && v <= 1));
+      CHECK(chain[s] == gen.decode(gen.reencode(chain[s - 1], 11, int64_t(s))));
+    }
+    CHECK(chain == mcmc_chain(gen, 6, 3, 1.0, 11));
+    CHECK(chain != mcmc_chain(gen, 6, 3, 1.0, 12));
+
+    // Re-encoding: the aae's codes are its encoder's; the vae's a draw around mu, new per step;
+    // the catvae's categories drawn with the probabilities softmax(logits).
+    Generated d = generated_digits(1, dim);
+    if (name == "aae") {
+      CHECK(gen.reencode(d.images, 1, 1) == dynamic_cast<AdversarialAutoencoder&>(*r.model).codes(d.images.data(), 1));
+    } else {
+      std::vector<float> many;
+      for (int i = 0; i < 3000; ++i) many.insert(many.end(), d.images.begin(), d.images.end());
+      const std::vector<float> draws = gen.reencode(many, 5, 1);
+      CHECK(draws != gen.reencode(many, 5, 2));
+      // encode() is the mean (vae) or softmax(logits / 0.5) (catvae) of one image.
+      Graph g;
+      GraphParams p(g, r.model->params());
+      Value x = input(g, {1, dim}, "x");
+      Value e = r.model->encode(p, x);
+      Executor ex(compile({e}));
+      std::copy(d.images.begin(), d.images.end(), ex.input(x).ptr<float>());
+      ex.run();
+      HostTensor enc = ex.read(e);
+      for (int j = 0; j < code; ++j) {
+        double mean = 0;
+        for (int i = 0; i < 3000; ++i) mean += draws[size_t(i * code + j)] / 3000.0;
+        if (name == "vae") {
+          CHECK(mean == Approx(enc.at(j)).margin(0.1));
+        } else {  // q_k = sqrt(e_k) / sum over the group of sqrt(e), e = softmax(2 logits)
+          double norm = 0;
+          for (int k = 0; k < 10; ++k) norm += std::sqrt(enc.at((j / 10) * 10 + k));
+          CHECK(mean == Approx(std::sqrt(enc.at(j)) / norm).margin(0.03));
+        }
+      }
+    }
+  }
+  auto plain = make_model(kind("ae", {dim, 8}), Device::cpu);
+  CHECK(dynamic_cast<Generative*>(plain.get()) == nullptr);
 }
 
 TEST_CASE("the convolutional autoencoders learn, and their gradients match central differences", "[variants][conv]") {

@@ -173,6 +173,27 @@ TEST_CASE("the vae trains with Adam and leaves samples and an interpolation") {
     check_png(out + "/" + picture);
     CHECK(read_file(out + "/report.html").find(std::string("src=\"") + picture + "\"") != std::string::npos);
   }
+
+  // MCMC sampling: chains from the prior, pictured beside the checkpoint, recorded in the JSON.
+  const ToolResult r = ae_eval({out, "--data", tmp.file("data"), "--probe-epochs", "0", "--mcmc", "12", "--sample-std",
+                                "0.8", "--json", tmp.file("mcmc.json")});
+  check_succeeded(r);
+  check_png(out + "/samples_mcmc.png");
+  const json mcmc = read_json(tmp.file("mcmc.json"))["mcmc"];
+  INFO(mcmc.dump());
+  CHECK(mcmc["steps"] == 12);
+  CHECK(mcmc["sample_std"] == 0.8);
+  CHECK(mcmc["rows_show_steps"] == json::array({0, 1, 3, 4, 5, 7, 8, 9, 11, 12}));
+  REQUIRE(mcmc["mean_change_per_pixel"].size() == 12);
+  for (const json& change : mcmc["mean_change_per_pixel"]) CHECK((change.get<double>() >= 0 && change.get<double>() < 1));
+  CHECK(r.out.find("samples_mcmc.png") != std::string::npos);
+  // Elsewhere with --mcmc-png; refused for a model without a prior, and for a bad std.
+  check_succeeded(ae_eval({out, "--data", tmp.file("data"), "--probe-epochs", "0", "--mcmc", "1", "--mcmc-png", tmp.file("chain.png")}));
+  check_png(tmp.file("chain.png"));
+  check_refusal(ae_eval({out, "--data", tmp.file("data"), "--mcmc", "2", "--sample-std", "0"}), "ae-eval", {"--sample-std"});
+  const std::string plain = tmp.file("ae");
+  check_succeeded(ae_train(quick_run(tmp, plain, {"--sizes", "784,8"})));
+  check_refusal(ae_eval({plain, "--data", tmp.file("data"), "--mcmc", "2"}), "ae-eval", {"--mcmc", "'ae'", "no prior"});
 }
 
 TEST_CASE("every variant trains an epoch from the command line", "[variants]") {
@@ -282,8 +303,12 @@ TEST_CASE("catvae and aae: batch norm and two optimisers resume exactly; the aae
     // Parameters, batch norm's running statistics, both optimisers' state, the step counter.
     const auto checkpoint = parse_safetensors(read_file(straight + "/checkpoint.safetensors"));
     CHECK(checkpoint.data == parse_safetensors(read_file(resumed + "/checkpoint.safetensors")).data);
-    const ToolResult eval = ae_eval({straight, "--data", tmp.file("data"), "--threads", "2", "--json", tmp.file(kind + ".json")});
+    const ToolResult eval = ae_eval({straight, "--data", tmp.file("data"), "--threads", "2", "--json", tmp.file(kind + ".json"),
+                                     "--mcmc", "2"});
     check_succeeded(eval);
+    check_png(straight + "/samples.png");  // samples from the prior, and MCMC chains from them
+    check_png(straight + "/samples_mcmc.png");
+    CHECK(read_json(tmp.file(kind + ".json"))["mcmc"]["mean_change_per_pixel"].size() == 2);
     CHECK(read_json(tmp.file(kind + ".json"))["test_loss"].get<double>() ==
           Approx(a["test_loss"].get<double>()).epsilon(1e-6));
     if (kind == "aae") {
@@ -294,7 +319,7 @@ TEST_CASE("catvae and aae: batch norm and two optimisers resume exactly; the aae
       const double r1 = fit["within_radius_1"].get<double>(), r2 = fit["within_radius_2"].get<double>();
       CHECK((0 <= r1 && r1 <= r2 && r2 <= 1));
       const std::string report = read_file(straight + "/report.html");
-      for (const char* picture : {"codes.png", "prior_grid.png"}) {
+      for (const char* picture : {"codes.png", "prior_grid.png", "samples.png"}) {
         check_png(straight + "/" + picture);
         CHECK(report.find(std::string("src=\"") + picture + "\"") != std::string::npos);
       }

@@ -1,18 +1,22 @@
 // ae-eval: loads a checkpoint (rebuilding the model from the settings in its metadata),
 // reports its test losses, compares its reconstruction error with PCA at the same code size
 // (the tutorial's claim that autoencoders beat PCA), trains a linear classifier on the codes
-// of both, and optionally writes the test codes as CSV and everything as JSON.
+// of both, optionally writes the test codes as CSV and everything as JSON, and for the generative
+// models (vae, catvae, aae) runs MCMC chains from the prior (--mcmc) and pictures them.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "models/model.h"
 #include "models/trainer.h"
 #include "tools/io/atomic_file.h"
+#include "tools/io/images.h"
 #include "tools/train/checkpoint.h"
 #include "tools/train/linear_probe.h"
 #include "tools/train/pca.h"
@@ -27,9 +31,10 @@ using namespace ag::tools;
 namespace {
 
 struct EvalFlags {
-  std::string checkpoint, codes, json, device = "cpu";
+  std::string checkpoint, codes, json, device = "cpu", mcmc_png;
   DataSource data;
-  int threads = 0, probe_epochs = 10;
+  int threads = 0, probe_epochs = 10, mcmc = 0;
+  double sample_std = 1.0;
   uint64_t seed = 0;
 };
 
@@ -57,6 +62,39 @@ std::string codes_csv(const std::vector<float>& codes, const io::Dataset& test, 
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
+// --mcmc: `chains` chains of `steps` decode/re-encode steps from the prior; the picture has a
+// column per chain and a row per step shown (every step up to 9, else ten steps evenly spaced
+// from 0 to the last). Returns the JSON record: the mean absolute change per pixel at each step.
+nlohmann::json run_mcmc(models::Generative& model, const EvalFlags& flags, const std::string& png, const io::Dataset& like) {
+  constexpr int chains = 10;
+  const std::vector<std::vector<float>> images = models::mcmc_chain(model, chains, flags.mcmc, flags.sample_std, flags.seed);
+  const int rows = std::min(flags.mcmc + 1, 10);
+  std::vector<float> tiles;
+  std::vector<int> shown;
+  for (int r = 0; r < rows; ++r) {
+    const int step = rows == 1 ? 0 : int(std::lround(double(r) * flags.mcmc / (rows - 1)));
+    shown.push_back(step);
+    tiles.insert(tiles.end(), images[size_t(step)].begin(), images[size_t(step)].end());
+  }
+  io::TileLayout layout;
+  layout.tile_rows = like.rows;
+  layout.tile_cols = like.cols;
+  layout.columns = chains;
+  io::write_png_gray(png, io::tile_images(tiles, int64_t(rows) * chains, layout));
+  std::vector<double> change;
+  for (size_t s = 1; s < images.size(); ++s) {
+    double total = 0;
+    for (size_t i = 0; i < images[s].size(); ++i) total += std::abs(double(images[s][i]) - double(images[s - 1][i]));
+    change.push_back(total / double(images[s].size()));
+  }
+  fmt::print("mcmc         {} chains x {} steps from the prior (std {}): {} (rows: steps {})\n", chains, flags.mcmc,
+             flags.sample_std, png, fmt::join(shown, ", "));
+  if (!change.empty())
+    fmt::print("             mean change per pixel: step 1 {:.4f}, step {} {:.4f}\n", change.front(), flags.mcmc, change.back());
+  return {{"steps", flags.mcmc}, {"sample_std", flags.sample_std}, {"chains", chains}, {"picture", png},
+          {"rows_show_steps", shown}, {"mean_change_per_pixel", change}};
+}
+
 int evaluate(const EvalFlags& flags) {
   std::string path = flags.checkpoint;
   std::error_code ec;
@@ -67,13 +105,22 @@ int evaluate(const EvalFlags& flags) {
     throw UsageError(fmt::format("--threads must be between 0 (all cores) and 1024, not {}", flags.threads));
   if (flags.data.limit != -1 && flags.data.limit < 1)
     throw UsageError(fmt::format("--limit must be at least 1, not {}", flags.data.limit));
+  if (flags.mcmc < 0 || flags.mcmc > 10000) throw UsageError(fmt::format("--mcmc must be between 0 and 10000 steps, not {}", flags.mcmc));
+  if (!(flags.sample_std > 0) || !std::isfinite(flags.sample_std))
+    throw UsageError(fmt::format("--sample-std must be a positive number, not {}", flags.sample_std));
+  const std::string mcmc_png = !flags.mcmc_png.empty() ? flags.mcmc_png
+                                                       : (fs::path(path).parent_path() / "samples_mcmc.png").string();
   check_writable("--codes", flags.codes);
   check_writable("--json", flags.json);
+  if (flags.mcmc > 0) check_writable("--mcmc-png", mcmc_png);
 
   const Checkpoint checkpoint = read_checkpoint(path);
   const Device device = select_device(flags.device, flags.threads);
   const models::ModelConfig& config = checkpoint.run.model;
   std::unique_ptr<models::Model> model = models::make_model(config, device);
+  auto* generative = dynamic_cast<models::Generative*>(model.get());
+  if (flags.mcmc > 0 && !generative)
+    throw UsageError(fmt::format("--mcmc: {}: model '{}' has no prior to sample from (vae, catvae and aae have)", path, config.kind));
   models::Trainer trainer(*model, train_config(checkpoint.run));
   load_parameters(checkpoint, *model);
   LoadedData data = load_data(flags.data, config.sizes.front(), "from " + path);
@@ -134,6 +181,7 @@ int evaluate(const EvalFlags& flags) {
     fmt::print("codes        {} ({} test images x {} values)\n", flags.codes, test.n, code);
     out["codes"] = flags.codes;
   }
+  if (flags.mcmc > 0) out["mcmc"] = run_mcmc(*generative, flags, mcmc_png, test);
   if (!flags.json.empty()) io::write_file_atomic(flags.json, out.dump(2) + "\n");
   return 0;
 }
@@ -153,6 +201,12 @@ int main(int argc, char** argv) {
   app.add_option("--probe-epochs", flags.probe_epochs, "epochs of the linear classifiers (0 skips them)")->capture_default_str();
   app.add_option("--device", flags.device, "cpu | cuda")->capture_default_str();
   app.add_option("--threads", flags.threads, "CPU threads (0: all cores)")->capture_default_str();
-  app.add_option("--seed", flags.seed, "seed of the classifiers' initialisation and shuffling")->capture_default_str();
+  app.add_option("--seed", flags.seed, "seed of the classifiers' initialisation and shuffling, and of --mcmc's draws")->capture_default_str();
+  app.add_option("--mcmc", flags.mcmc,
+                 "vae, catvae, aae: run 10 chains of N steps from the prior (decode, re-encode: the vae samples q(z|x)) "
+                 "and save the picture samples_mcmc.png beside the checkpoint");
+  app.add_option("--sample-std", flags.sample_std, "--mcmc: the std of the Gaussian prior draws (catvae: unused)")
+      ->capture_default_str();
+  app.add_option("--mcmc-png", flags.mcmc_png, "--mcmc: write the picture here instead");
   return run_tool("ae-eval", app, argc, argv, [&] { return evaluate(flags); });
 }

@@ -180,9 +180,12 @@ std::vector<std::string> write_pictures(const std::string& dir, models::Trainer&
     }
   }
 
-  if (auto* vae = dynamic_cast<models::VariationalAutoencoder*>(&model)) {
-    write_tiles(path_in(dir, "samples.png"), vae->sample(100, seed), 100, test, 10, io::TileScale::clamp01);
+  if (auto* generative = dynamic_cast<models::Generative*>(&model)) {  // vae, catvae, aae
+    write_tiles(path_in(dir, "samples.png"), generative->decode(generative->prior(100, 1.0, seed)), 100, test, 10,
+                io::TileScale::clamp01);
     written.push_back("samples.png");
+  }
+  if (auto* vae = dynamic_cast<models::VariationalAutoencoder*>(&model)) {
     const int64_t pairs = std::min<int64_t>(5, test.n / 2);
     constexpr int steps = 10;
     if (pairs > 0) {
