@@ -215,6 +215,10 @@ const std::vector<OpRow>& op_rows() {
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},
       {"concat", OpCode::concat, {Shape{150, 384}, Shape{150, 400}}, [](X x) { return concat({x[0], x[1]}, 1); }},
+      // One process: the packing of a bucket (the tutorial's weight and bias); across ranks:
+      // aegraph_bench_allreduce under mpirun.
+      {"allreduce_sum", OpCode::allreduce_sum, {Shape{784, 128}, Shape{128}},
+       [](X x) { return allreduce_sum({x[0], x[1]}); }},
       // The image ops on the conv models' shapes: 32 channels (convdae, direct loops), one input
       // channel (the first layer, unfolded + OpenBLAS), upconv's stride-2 transposed convolution.
       {"conv2d_32x28_32", OpCode::conv2d, {Shape{150, 32, 28, 28}, Shape{32, 32, 3, 3}},
