@@ -47,7 +47,7 @@ class Contractive final : public Autoencoder {
  public:
   using Autoencoder::Autoencoder;
 
-  Value loss(GraphParams& p, const Batch& batch, int) override {
+  Value objective(GraphParams& p, const Batch& batch) override {
     Value h = encode(p, training_input(p, batch));
     Value reconstruction = reconstruction_loss(decoder_(p, h), batch.x);
     return reconstruction + penalty(p, batch, h) * float(config_.lambda);

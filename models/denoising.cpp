@@ -40,7 +40,7 @@ class Denoising final : public Autoencoder {
  public:
   using Autoencoder::Autoencoder;
 
-  Value loss(GraphParams& p, const Batch& batch, int) override {
+  Value objective(GraphParams& p, const Batch& batch) override {
     return reconstruction_loss(logits(p, training_input(p, batch)), batch.x);
   }
   Value corrupted(GraphParams&, const Batch& batch) override { return corrupt(config_, batch); }

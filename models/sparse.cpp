@@ -13,7 +13,7 @@ class Sparse final : public Autoencoder {
  public:
   using Autoencoder::Autoencoder;
 
-  Value loss(GraphParams& p, const Batch& batch, int) override {
+  Value objective(GraphParams& p, const Batch& batch) override {
     Value h = encode(p, training_input(p, batch));
     Value total = reconstruction_loss(decoder_(p, h), batch.x);
     if (config_.beta > 0) total = total + kl_sparsity(h) * float(config_.beta);

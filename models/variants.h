@@ -2,6 +2,7 @@
 // validated ModelConfig.
 #pragma once
 #include <memory>
+#include <vector>
 
 #include "models/model.h"
 
@@ -21,5 +22,10 @@ std::unique_ptr<Model> make_wta(const ModelConfig& config, Device device, DType 
 std::unique_ptr<Model> make_seq2seq(const ModelConfig& config, Device device, DType dtype);      // seq2seq.cpp
 std::unique_ptr<Model> make_catvae(const ModelConfig& config, Device device, DType dtype);       // catvae.cpp
 std::unique_ptr<Model> make_aae(const ModelConfig& config, Device device, DType dtype);          // aae.cpp
+
+// The phases of a dense autoencoder with a softmax head (config.classes > 0; autoencoder.cpp):
+// "train", every parameter but the head's on the unsupervised objective, then "classify", the
+// encoder's parameters and the head's on the labels.
+std::vector<Phase> classifier_phases(const Model& model, const std::vector<int>& head, const std::vector<int>& encoder);
 
 }  // namespace ag::models

@@ -17,7 +17,7 @@ class Wta final : public Autoencoder {
  public:
   using Autoencoder::Autoencoder;
 
-  Value loss(GraphParams& p, const Batch& batch, int) override {
+  Value objective(GraphParams& p, const Batch& batch) override {
     Value h = encode(p, training_input(p, batch));
     if (batch.mode == Mode::train) {
       const int64_t rows = h.shape()[0];
