@@ -37,12 +37,14 @@ const io::Mnist* mnist() {
 
 DataView view(const io::Dataset& d) { return DataView{d.images.data(), d.n, int(d.image_size()), d.labels.data()}; }
 
-// Trains `config` for 5 epochs a phase with `seed` and returns the last epoch's report.
-EpochReport run(ModelConfig config, uint64_t seed) {
+// Trains `config` for `epochs` epochs a phase (the tutorial's 5) with `seed` and returns the
+// last epoch's report.
+EpochReport run(ModelConfig config, uint64_t seed, int epochs = 5) {
   const io::Mnist& m = *mnist();
   config.seed = seed;
   auto model = make_model(config, Device::cpu);
-  TrainConfig t;  // the tutorial's: 5 epochs, batch 150
+  TrainConfig t;  // the tutorial's batch, 150
+  t.epochs = epochs;
   t.seed = seed;
   t.optim.kind = default_optimiser(config.kind);
   t.optim.lr = t.optim.kind == "adam" ? 1e-3 : 0.01;
@@ -59,18 +61,18 @@ EpochReport run(ModelConfig config, uint64_t seed) {
 }
 
 // Seeds 0 .. seeds-1 of `kind`: the figure of each (test BCE, or the VAE's test loss) and their
-// mean, printed as a row of docs/quality.md's table, checked against PyTorch's mean + 2%.
-void check_over_seeds(const char* kind, double torch_mean, int seeds) {
+// mean, printed as a row of docs/quality.md's table, checked against PyTorch's mean + tolerance.
+void check_over_seeds(const char* kind, double torch_mean, int seeds, double tolerance = 0.02, int epochs = 5) {
   ModelConfig config;
   config.kind = kind;
   std::vector<double> figures;
   double mean = 0;
   for (int seed = 0; seed < seeds; ++seed) {
-    const EpochReport r = run(config, uint64_t(seed));
+    const EpochReport r = run(config, uint64_t(seed), epochs);
     figures.push_back(std::string(kind) == "vae" || std::string(kind) == "catvae" ? r.test.loss : r.test.bce);
     mean += figures.back() / seeds;
   }
-  const double limit = torch_mean * 1.02;
+  const double limit = torch_mean * (1 + tolerance);
   std::string row = fmt::format("| {} |", kind);
   for (double f : figures) row += fmt::format(" {:.4f} |", f);
   fmt::print("{} **{:.4f}** | {:.4f} | {:.4f} | {:+.1f}% |\n", row, mean, torch_mean, limit, 100 * (mean / torch_mean - 1));
@@ -197,4 +199,17 @@ TEST_CASE("MNIST: adversarial autoencoder, test BCE within 5% and code shares wi
   CHECK(bce <= TORCH_AAE_BCE * 1.05);
   CHECK(std::abs(r1 - TORCH_AAE_R1) <= 0.05);
   CHECK(std::abs(r2 - TORCH_AAE_R2) <= 0.05);
+}
+
+// wta (issue 15; Adam lr 1e-3): the test BCE with every activation passing, which decodes codes
+// far denser than any the decoder saw in training and so spreads widely from seed to seed
+// (PyTorch: 0.1997-0.2291 over seeds 0-9). Judged over seeds 0-9, against PyTorch's mean over
+// the same ten seeds (bench/peers/torch_quality.py --models wta --seeds 0,...,9 --threads 1, the
+// machine's default environment); over seeds 0-2 alone docs/quality.md has both sides too.
+constexpr double TORCH_WTA = 0.21386;
+constexpr int wta_seeds = 10;
+
+TEST_CASE("MNIST: winner-take-all autoencoder (lifetime sparsity 5%), mean of seeds 0-9 within 2% of PyTorch's", "[mnist][wta]") {
+  REQUIRE_MNIST();
+  check_over_seeds("wta", TORCH_WTA, wta_seeds);
 }
