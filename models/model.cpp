@@ -128,7 +128,8 @@ void ModelConfig::validate() const {
   if (kind == "sparse" && beta > 0 && activation != "sigmoid")
     fail("the KL sparsity penalty needs codes in (0, 1): use a sigmoid code (or beta 0 with l1)");
   if (classes < 0 || classes > 256) fail(fmt::format("classes {} is outside 0..256", classes));
-  if (classes > 0 && kind != "sae") fail("a softmax head (classes > 0) is for the stacked model");
+  if (classes > 0 && !one_of(kind, {"sae", "ae", "dae", "cae", "sparse", "deep"}))
+    fail("a softmax head (classes > 0) is for the dense encoders: ae, dae, cae, sparse, sae and deep");
 }
 
 Model::Model(ModelConfig config, Device device, DType dtype)

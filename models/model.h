@@ -51,7 +51,7 @@ struct ModelConfig {
   // wta: in training each code unit keeps its ceil(wta_rate x batch) largest activations over the batch.
   double wta_rate = 0.05;
 
-  int classes = 0;               // sae: > 0 adds a softmax head fine-tuned with labels
+  int classes = 0;               // ae, dae, cae, sparse, sae, deep: > 0 adds a softmax head fine-tuned with labels
 
   ModelConfig resolved() const;  // defaults filled in for `kind`
   void validate() const;         // throws ag::Error naming the bad field

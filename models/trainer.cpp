@@ -56,6 +56,12 @@ void TrainConfig::validate() const {
   optim.validate();
 }
 
+double scheduled_lr(const TrainConfig& config, int epoch) {
+  if (config.lr_schedule != LrSchedule::cosine || config.epochs <= 0) return config.optim.lr;
+  const double pi = std::acos(-1.0);
+  return config.optim.lr * 0.5 * (1.0 + std::cos(pi * double(epoch) / double(config.epochs)));
+}
+
 std::map<std::string, std::string> TrainerState::metadata() const {
   return {{"phase", std::to_string(phase)}, {"epoch", std::to_string(epoch)}, {"step", std::to_string(step)}};
 }
@@ -192,6 +198,7 @@ EpochReport Trainer::run_epoch(const DataView& train, const DataView& test) {
   if (ph.uses_labels && !train.labels) throw Error(fmt::format("trainer: phase '{}' needs labels", ph.name));
   if (epoch_ == 0)  // each phase starts with fresh optimisers
     for (Optimizer* o : optimisers()) o->reset();
+  if (config_.lr_schedule != LrSchedule::constant) optimizer_->set_lr(scheduled_lr(config_, epoch_));
   write_scalar(counters_, loss_sum_, 0);
   int64_t step = this->step();
   shuffle(train.n);

@@ -30,6 +30,8 @@ struct DataView {
   const uint8_t* labels = nullptr;
 };
 
+enum class LrSchedule { constant, cosine };
+
 struct TrainConfig {
   int epochs = 5;              // per phase
   int batch_size = 150;
@@ -37,8 +39,16 @@ struct TrainConfig {
   bool drop_last = false;      // true: skip the last partial batch instead of a second plan
   uint64_t seed = 0;           // shuffling (the model's seed keys init and noise)
   OptimConfig optim;
+  // The phase optimiser's learning rate over each phase's epochs: constant (optim.lr
+  // throughout; on_epoch may still change it), or cosine: epoch e of E runs at
+  // optim.lr (1 + cos(pi e / E)) / 2 (cosine annealing without restarts, set before each epoch;
+  // a model's players keep optim.lr).
+  LrSchedule lr_schedule = LrSchedule::constant;
   void validate() const;
 };
+
+// The learning rate `config` gives epoch `epoch` (from 0) of a phase of config.epochs epochs.
+double scheduled_lr(const TrainConfig& config, int epoch);
 
 struct StepInfo {
   int phase = 0, epoch = 0;    // epoch counts from 0 within the phase

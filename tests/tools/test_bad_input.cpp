@@ -140,7 +140,7 @@ TEST_CASE("bad flags are refused by name before anything is written") {
       {"a negative beta", {"--model", "sparse", "--beta", "-1"}, {"--beta"}},
       {"a KL penalty on relu codes", {"--model", "sparse", "--activation", "relu"}, {"--activation", "sparse"}},
       {"tied weights for the vae", {"--model", "vae", "--tied"}, {"--tied"}},
-      {"classes for a plain autoencoder", {"--classes", "10"}, {"--classes"}},
+      {"classes for a model without a dense encoder", {"--model", "vae", "--classes", "10"}, {"--classes", "vae"}},
       {"an unknown device", {"--device", "tpu"}, {"--device"}},
       {"negative threads", {"--threads", "-1"}, {"--threads"}},
       {"limit 0", {"--limit", "0"}, {"--limit"}},

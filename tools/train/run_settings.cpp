@@ -61,6 +61,8 @@ TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
   app.add_option("--loss", loss_, "reconstruction loss: bce | mse (default bce)");
   app.add_option("--optimiser,--optimizer", optimiser_, "sgd | adagrad | adam | adamw (default adagrad; vae, conv, upconv, convdae, catvae, aae adam)");
   app.add_option("--lr", lr_, "learning rate (default adagrad 0.01, adam/adamw 0.001, sgd 0.1)");
+  app.add_option("--lr-schedule", lr_schedule_, "constant | cosine: epoch e of E (per phase) at lr (1 + cos(pi e / E)) / 2 "
+                                                "(default constant)");
   app.add_option("--momentum", momentum_, "sgd momentum (default 0)");
   app.add_option("--batch", raw_.batch, "minibatch size")->capture_default_str();
   app.add_option("--epochs", raw_.epochs, "epochs (per phase for sae); with --resume, the total to reach")
@@ -75,7 +77,8 @@ TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
   app.add_option("--rho", rho_, "sparse: target mean activation (default 0.05)");
   app.add_option("--beta", beta_, "sparse: weight of the KL sparsity penalty (default 3)");
   app.add_flag("--tied", tied_, "decoder weights are the encoder's, transposed (ae, dae, cae, sparse, deep)");
-  app.add_option("--classes", classes_, "sae: add a softmax head over this many classes, fine-tuned with labels");
+  app.add_option("--classes", classes_, "ae, dae, cae, sparse, sae, deep: add a softmax head over this many classes, fine-tuned "
+                                        "with the encoder on the labels after the unsupervised training");
   app.add_option("--device", raw_.device, "cpu | cuda")->capture_default_str();
   app.add_option("--threads", raw_.threads, "CPU threads (0: all cores)")->capture_default_str();
   app.add_option("--seed", raw_.seed, "seed of initialisation, noise and shuffling")->capture_default_str();
@@ -119,7 +122,7 @@ RunSettings TrainFlags::fresh_run() const {
   only_for("--lambda", {"cae"}, "cae");
   only_for("--rho", {"sparse"}, "sparse");
   only_for("--beta", {"sparse"}, "sparse");
-  only_for("--classes", {"sae"}, "sae");
+  only_for("--classes", {"ae", "dae", "cae", "sparse", "sae", "deep"}, "ae, dae, cae, sparse, sae and deep");
   only_for("--tied", {"ae", "dae", "cae", "sparse", "deep"}, "ae, dae, cae, sparse and deep");
 
   models::ModelConfig& m = run.model;
@@ -193,6 +196,11 @@ RunSettings TrainFlags::fresh_run() const {
   if (!is_one_of(run.optim.kind, {"sgd", "adagrad", "adam", "adamw"}))
     fail(fmt::format("--optimiser {}: expected sgd, adagrad, adam or adamw", run.optim.kind));
   run.optim.lr = given("--lr") ? lr_ : default_lr(run.optim.kind);
+  if (given("--lr-schedule")) {
+    if (!is_one_of(lr_schedule_, {"constant", "cosine"}))
+      fail(fmt::format("--lr-schedule {}: expected constant or cosine", lr_schedule_));
+    run.lr_schedule = lr_schedule_;
+  }
   run.optim.grad_clamp = given("--grad-clamp") ? grad_clamp_ : models::default_grad_clamp(m.kind);
   if (!std::isfinite(run.optim.grad_clamp) || run.optim.grad_clamp < 0)
     fail(fmt::format("--grad-clamp must be a finite number >= 0 (0: off), not {}", run.optim.grad_clamp));
@@ -218,6 +226,7 @@ RunSettings TrainFlags::resumed_run(const RunSettings& saved, const std::string&
       {"--model", model_kind_, saved.model.kind},          {"--sizes", sizes_, saved.model.sizes},
       {"--activation", activation_, saved.model.activation}, {"--loss", loss_, saved.model.loss},
       {"--optimiser", optimiser_, saved.optim.kind},        {"--lr", lr_, saved.optim.lr},
+      {"--lr-schedule", lr_schedule_, saved.lr_schedule},
       {"--momentum", momentum_, saved.optim.momentum},      {"--batch", raw_.batch, saved.batch},
       {"--noise", noise_, saved.model.noise},               {"--noise-level", noise_level_, saved.model.noise_level},
       {"--lambda", lambda_, saved.model.lambda},            {"--rho", rho_, saved.model.rho},
@@ -315,6 +324,7 @@ nlohmann::json run_json(const RunSettings& run) {
             {"beta1", o.beta1},
             {"beta2", o.beta2},
             {"grad_clamp", o.grad_clamp}}},
+          {"lr_schedule", run.lr_schedule},
           {"batch", run.batch},
           {"epochs", run.epochs},
           {"seed", run.seed},
@@ -337,6 +347,9 @@ RunSettings run_from_json(const nlohmann::json& j, const std::string& origin) {
   run.optim.beta1 = field<double>(o, "beta1", origin, at);
   run.optim.beta2 = field<double>(o, "beta2", origin, at);
   run.optim.grad_clamp = optional_field<double>(o, "grad_clamp", 0.0, origin, at);
+  run.lr_schedule = optional_field<std::string>(j, "lr_schedule", "constant", origin, "");
+  if (run.lr_schedule != "constant" && run.lr_schedule != "cosine")
+    throw Error(fmt::format("{}: the saved learning-rate schedule '{}' is not constant or cosine", origin, run.lr_schedule));
   run.batch = field<int>(j, "batch", origin, "");
   run.epochs = field<int>(j, "epochs", origin, "");
   run.seed = field<uint64_t>(j, "seed", origin, "");
@@ -357,6 +370,7 @@ models::TrainConfig train_config(const RunSettings& run) {
   c.batch_size = run.batch;
   c.seed = run.seed;
   c.optim = run.optim;
+  c.lr_schedule = run.lr_schedule == "cosine" ? models::LrSchedule::cosine : models::LrSchedule::constant;
   return c;
 }
 
@@ -378,9 +392,10 @@ std::vector<std::pair<std::string, std::string>> settings_rows(const RunSettings
       {"model", describe_model(m)},
       {"optimiser", fmt::format("{} lr {}{}{}", run.optim.kind, run.optim.lr,
                                 run.optim.momentum > 0 ? fmt::format(" momentum {}", run.optim.momentum) : "",
-                                run.optim.grad_clamp > 0 ? fmt::format(", gradients clamped to +-{}", run.optim.grad_clamp) : "")},
+                                run.optim.grad_clamp > 0 ? fmt::format(", gradients clamped to +-{}", run.optim.grad_clamp) : "")
+                                + (run.lr_schedule != "constant" ? ", " + run.lr_schedule + " schedule" : "")},
       {"batch", std::to_string(run.batch)},
-      {"epochs", std::to_string(run.epochs) + (m.kind == "sae" ? " per phase" : "")},
+      {"epochs", std::to_string(run.epochs) + (m.kind == "sae" || m.classes > 0 ? " per phase" : "")},
       {"seed", std::to_string(run.seed)},
       {"training images", run.limit > 0 ? fmt::format("first {}", run.limit) : "all"},
       {"device", run.device},
