@@ -2,11 +2,50 @@
 // gradients, and add up the contributions of a value used more than once.
 #include "graph/autodiff.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "ops/ops.h"
 
 namespace ag {
+
+namespace {
+
+constexpr size_t concat_limit = 8;  // concat's most inputs
+
+// The gradient of a value from its contributions, in the order they came. Where they are the
+// pads of slices that tile one axis of the value (the LSTM's four gates, a concat's parts read
+// back), their sum is the concat of what was padded: the same values without a pass over zeros
+// per slice and the adds between them.
+Value total(std::vector<Value>& parts) {
+  if (parts.size() >= 2 && parts.size() <= concat_limit) {
+    const Node& first = parts[0].node();
+    bool tiles = true;
+    for (const Value& v : parts) {
+      const Node& n = v.node();
+      tiles = tiles && n.op == OpCode::pad && n.attrs.i[0] == first.attrs.i[0] && n.attrs.i[2] == first.attrs.i[2];
+    }
+    if (tiles) {
+      const int axis = int(first.attrs.i[0]);
+      std::vector<Value> order = parts;
+      std::sort(order.begin(), order.end(), [](const Value& a, const Value& b) { return a.node().attrs.i[1] < b.node().attrs.i[1]; });
+      int64_t at = 0;
+      std::vector<Value> inner;
+      for (const Value& v : order) {
+        tiles = tiles && v.node().attrs.i[1] == at;
+        inner.push_back(v.input(0));
+        at += inner.back().shape().dim[axis];
+      }
+      if (tiles && at == first.attrs.i[2]) return concat(inner, axis);
+    }
+  }
+  Value sum = parts[0];
+  for (size_t k = 1; k < parts.size(); ++k) sum = sum + parts[k];
+  return sum;
+}
+
+}  // namespace
 
 std::vector<Value> grad(Value loss, const std::vector<Value>& wrt, Value seed) {
   if (!loss.valid()) throw Error("grad: the loss is an empty Value");
@@ -23,8 +62,14 @@ std::vector<Value> grad(Value loss, const std::vector<Value>& wrt, Value seed) {
     for (int src : g.node(id).in)
       if (needs[size_t(src)]) needs[size_t(id)] = 1;
 
-  std::vector<Value> adj;
-  adj.resize(size_t(n));
+  // Each value's gradient contributions, added up (total()) once the sweep reaches it: every
+  // consumer of a node comes after it in the graph.
+  std::vector<std::vector<Value>> parts(static_cast<size_t>(n));
+  std::vector<Value> adj(static_cast<size_t>(n));
+  auto adjoint = [&](int id) -> Value& {
+    if (!adj[size_t(id)].valid() && !parts[size_t(id)].empty()) adj[size_t(id)] = total(parts[size_t(id)]);
+    return adj[size_t(id)];
+  };
   if (seed.valid()) {
     if (seed.shape() != loss.shape())
       throw Error(fmt::format("grad: seed shape {} differs from the output's {}", seed.shape().str(), loss.shape().str()));
@@ -36,7 +81,7 @@ std::vector<Value> grad(Value loss, const std::vector<Value>& wrt, Value seed) {
   }
 
   for (int id = loss.id; id >= 0; --id) {
-    if (!needs[size_t(id)] || !adj[size_t(id)].valid()) continue;
+    if (!needs[size_t(id)] || !adjoint(id).valid()) continue;
     const Node& node = g.node(id);
     if (node.in.empty()) continue;
     std::vector<Value> d(node.in.size());
@@ -47,14 +92,13 @@ std::vector<Value> grad(Value loss, const std::vector<Value>& wrt, Value seed) {
       if (d[k].shape() != g.node(src).shape)
         throw Error(fmt::format("grad: backward of {} gave {} for an input of shape {}", op_name(node.op),
                                 d[k].shape().str(), g.node(src).shape.str()));
-      Value& a = adj[size_t(src)];
-      a = a.valid() ? a + d[k] : d[k];
+      parts[size_t(src)].push_back(d[k]);
     }
   }
 
   std::vector<Value> out;
   for (const Value& w : wrt) {
-    bool has = w.id < n && adj[size_t(w.id)].valid();
+    bool has = w.id < n && adjoint(w.id).valid();
     out.push_back(has ? adj[size_t(w.id)] : zeros_like(w));
   }
   return out;

@@ -103,6 +103,29 @@ TEST_CASE("stop_gradient passes the values and stops the gradient", "[gradcheck]
   CHECK(grad(sum(detached), {x})[0].op() == OpCode::constant);
 }
 
+TEST_CASE("slices that tile an axis get their gradient as one concat, equal to the sum of their pads", "[gradcheck]") {
+  // x [3, 10] read as slices: [0, 2) [2, 6) [6, 10) tile axis 1 (used in any order); [0, 4) and
+  // [5, 10) leave a gap; [0, 6) and [4, 10) overlap. Each slice goes through its own function.
+  using Slices = std::vector<std::pair<int64_t, int64_t>>;
+  for (const Slices& slices : {Slices{{6, 4}, {0, 2}, {2, 4}}, Slices{{0, 4}, {5, 5}}, Slices{{0, 6}, {4, 6}}}) {
+    Graph g;
+    Value x = input(g, {3, 10}, "x", DType::f64);
+    Value objective;
+    for (size_t k = 0; k < slices.size(); ++k) {
+      Value part = slice(x, 1, slices[k].first, slices[k].second);
+      Value term = weighted_sum(k == 0 ? sigmoid(part) : k == 1 ? tanh(part) * 2.0f : square(part));
+      objective = objective.valid() ? objective + term : term;
+    }
+    const Value dx = grad(objective, {x})[0];
+    const bool tiles = slices.size() == 3;
+    INFO("slices tile the axis: " << tiles << "; gradient op " << op_name(dx.op()));
+    CHECK((dx.op() == OpCode::concat) == tiles);
+    Executor ex(compile({objective, dx}));
+    ag::testing::fill_case_input({{3, 10}, -1, 1}, 0, ex.input(x).ptr<double>());
+    compare_with_differences(ex, {x}, objective, {dx}, "slices");
+  }
+}
+
 TEST_CASE("first-order gradients match central differences", "[gradcheck]") {
   for (const OpCase& oc : op_cases()) {
     SECTION(oc.name) {
