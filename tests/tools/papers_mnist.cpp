@@ -73,7 +73,7 @@ TEST_CASE("Hinton & Salakhutdinov's deep autoencoder with a cosine schedule", "[
 
 // Section 2, on 10 000 images for 2 epochs a phase (seed 0 measured: CAE 13.55% then 11.03%,
 // plain AE 13.46% then 10.88% after the two classifier epochs).
-TEST_CASE("Rifai et al.'s contractive autoencoder, then a fine-tuned classifier; the plain one beside it",
+TEST_CASE("Rifai et al.'s contractive autoencoder, then a fine-tuned classifier, the plain one beside it",
           "[mnist][papers]") {
   REQUIRE_MNIST();
   TempDir tmp;

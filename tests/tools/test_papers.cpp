@@ -137,7 +137,7 @@ TEST_CASE("ae-train --lr-schedule cosine: the rate of the last epoch in the chec
   check_refusal(ae_train(run_args(tmp, tmp.file("bad"), {"--lr-schedule", "step"})), "ae-train", {"--lr-schedule step"});
 }
 
-TEST_CASE("settings JSON: lr_schedule round-trips; a checkpoint written before it reads as constant") {
+TEST_CASE("settings JSON: lr_schedule round-trips, and a checkpoint written before it reads as constant") {
   tools::RunSettings run;
   run.model.kind = "ae";
   run.model = run.model.resolved();
@@ -150,7 +150,7 @@ TEST_CASE("settings JSON: lr_schedule round-trips; a checkpoint written before i
   CHECK_THROWS_WITH(tools::run_from_json(j, "ck.safetensors"), Catch::Contains("ck.safetensors") && Catch::Contains("warm"));
 }
 
-TEST_CASE("--classes on ae, dae, cae, sparse and deep: unsupervised, then the encoder and a softmax head on the labels",
+TEST_CASE("a classifier head (--classes) on ae, dae, cae, sparse and deep: unsupervised, then the encoder and the head on the labels",
           "[variants]") {
   TempDir tmp;
   write_dataset(tmp.file("data"), 300, 100);
@@ -191,7 +191,7 @@ TEST_CASE("--classes on ae, dae, cae, sparse and deep: unsupervised, then the en
                 {"--epochs 4"});
 }
 
-TEST_CASE("--classes: the unsupervised phase leaves the head alone; the classify phase leaves the decoder alone") {
+TEST_CASE("a classifier head: the unsupervised phase leaves the head alone, the classify phase the decoder") {
   std::vector<float> images(60 * 16);
   std::vector<uint8_t> labels(60);
   for (int i = 0; i < 60; ++i) {
