@@ -213,3 +213,14 @@ TEST_CASE("MNIST: winner-take-all autoencoder (lifetime sparsity 5%), mean of se
   REQUIRE_MNIST();
   check_over_seeds("wta", TORCH_WTA, wta_seeds);
 }
+
+// seq2seq (issue 15): 1 epoch, Adam 1e-3 with gradients clamped to [-10, 10], the teacher-forced
+// test BCE within 3% of PyTorch's mean over seeds 0-2 (torch_quality.py --models seq2seq
+// --epochs 1 --threads 1, the machine's default environment; free-running: docs/quality.md).
+constexpr double TORCH_SEQ2SEQ = 0.14294;
+
+TEST_CASE("MNIST: sequence-to-sequence LSTM autoencoder (1 epoch), mean of seeds 0-2 within 3% of PyTorch's",
+          "[mnist][seq2seq]") {
+  REQUIRE_MNIST();
+  check_over_seeds("seq2seq", TORCH_SEQ2SEQ, 3, 0.03, 1);
+}
