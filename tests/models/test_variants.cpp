@@ -312,6 +312,8 @@ TEST_CASE("the adversarial autoencoder learns with its adversary, and its codes 
   for (size_t i = 0; i < recon.size(); ++i) CHECK(images[i] == Approx(recon[i]).margin(1e-6));
 }
 
+namespace {
+
 // Mean and standard deviation of values.
 std::pair<double, double> moments(const std::vector<float>& v) {
   double mean = 0, square = 0;
@@ -319,6 +321,8 @@ std::pair<double, double> moments(const std::vector<float>& v) {
   for (float x : v) square += (x - mean) * (x - mean) / double(v.size());
   return {mean, std::sqrt(square)};
 }
+
+}  // namespace
 
 TEST_CASE("the generative models draw from their priors, and MCMC chains decode and re-encode", "[variants][mcmc]") {
   OptimConfig adam;

@@ -187,10 +187,12 @@ TEST_CASE("the vae trains with Adam and leaves samples and an interpolation") {
   REQUIRE(mcmc["mean_change_per_pixel"].size() == 12);
   for (const json& change : mcmc["mean_change_per_pixel"]) CHECK((change.get<double>() >= 0 && change.get<double>() < 1));
   CHECK(r.out.find("samples_mcmc.png") != std::string::npos);
-  // Elsewhere with --mcmc-png; refused for a model without a prior, and for a bad std.
+  // Elsewhere with --mcmc-png; refused for a model without a prior, a bad std, and steps outside 0..10000.
   check_succeeded(ae_eval({out, "--data", tmp.file("data"), "--probe-epochs", "0", "--mcmc", "1", "--mcmc-png", tmp.file("chain.png")}));
   check_png(tmp.file("chain.png"));
   check_refusal(ae_eval({out, "--data", tmp.file("data"), "--mcmc", "2", "--sample-std", "0"}), "ae-eval", {"--sample-std"});
+  check_refusal(ae_eval({out, "--data", tmp.file("data"), "--mcmc", "-1"}), "ae-eval", {"--mcmc", "-1"});
+  check_refusal(ae_eval({out, "--data", tmp.file("data"), "--mcmc", "10001"}), "ae-eval", {"--mcmc", "10001"});
   const std::string plain = tmp.file("ae");
   check_succeeded(ae_train(quick_run(tmp, plain, {"--sizes", "784,8"})));
   check_refusal(ae_eval({plain, "--data", tmp.file("data"), "--mcmc", "2"}), "ae-eval", {"--mcmc", "'ae'", "no prior"});
