@@ -14,12 +14,42 @@ namespace {
 
 constexpr size_t concat_limit = 8;  // concat's most inputs
 
+// The concat of any number of parts along `axis`: in groups of at most concat_limit, joined again.
+Value concat_all(const std::vector<Value>& parts, int axis) {
+  if (parts.size() <= concat_limit) return parts.size() == 1 ? parts[0] : concat(parts, axis);
+  std::vector<Value> groups;
+  for (size_t at = 0; at < parts.size(); at += concat_limit)
+    groups.push_back(concat_all(std::vector<Value>(parts.begin() + long(at), parts.begin() + long(std::min(parts.size(), at + concat_limit))), axis));
+  return concat_all(groups, axis);
+}
+
 // The gradient of a value from its contributions, in the order they came. Where they are the
 // pads of slices that tile one axis of the value (the LSTM's four gates, a concat's parts read
 // back), their sum is the concat of what was padded: the same values without a pass over zeros
-// per slice and the adds between them.
+// per slice and the adds between them (an LSTM's per-step slices of its input projection are
+// more than concat takes at once: they are joined in groups).
+//
+// Where they are all products A_k^T B_k (the weight gradient of every use of one weight: an RNN's
+// recurrent weight at each step, a tied weight in encoder and decoder), their sum is one product
+// over the uses stacked, concat(A)^T concat(B): one long product instead of a short one per use
+// and the adds between them.
 Value total(std::vector<Value>& parts) {
-  if (parts.size() >= 2 && parts.size() <= concat_limit) {
+  if (parts.size() >= 2) {
+    bool products = true;
+    for (const Value& v : parts) {
+      const Node& n = v.node();
+      products = products && n.op == OpCode::matmul && n.in.size() == 2 && n.attrs.i[0] == 1 && n.attrs.i[1] == 0;
+    }
+    if (products) {
+      std::vector<Value> as, bs;
+      for (const Value& v : parts) {
+        as.push_back(v.input(0));
+        bs.push_back(v.input(1));
+      }
+      return matmul(concat_all(as, 0), concat_all(bs, 0), true, false);
+    }
+  }
+  if (parts.size() >= 2) {
     const Node& first = parts[0].node();
     bool tiles = true;
     for (const Value& v : parts) {
@@ -37,7 +67,7 @@ Value total(std::vector<Value>& parts) {
         inner.push_back(v.input(0));
         at += inner.back().shape().dim[axis];
       }
-      if (tiles && at == first.attrs.i[2]) return concat(inner, axis);
+      if (tiles && at == first.attrs.i[2]) return concat_all(inner, axis);
     }
   }
   Value sum = parts[0];

@@ -105,9 +105,12 @@ TEST_CASE("stop_gradient passes the values and stops the gradient", "[gradcheck]
 
 TEST_CASE("slices that tile an axis get their gradient as one concat, equal to the sum of their pads", "[gradcheck]") {
   // x [3, 10] read as slices: [0, 2) [2, 6) [6, 10) tile axis 1 (used in any order); [0, 4) and
-  // [5, 10) leave a gap; [0, 6) and [4, 10) overlap. Each slice goes through its own function.
+  // [5, 10) leave a gap; [0, 6) and [4, 10) overlap; ten slices of one column tile it too, more
+  // than one concat takes (joined in groups). Each slice goes through its own function.
   using Slices = std::vector<std::pair<int64_t, int64_t>>;
-  for (const Slices& slices : {Slices{{6, 4}, {0, 2}, {2, 4}}, Slices{{0, 4}, {5, 5}}, Slices{{0, 6}, {4, 6}}}) {
+  Slices columns;
+  for (int64_t c : {3, 0, 9, 1, 2, 8, 4, 5, 7, 6}) columns.push_back({c, 1});
+  for (const Slices& slices : {Slices{{6, 4}, {0, 2}, {2, 4}}, Slices{{0, 4}, {5, 5}}, Slices{{0, 6}, {4, 6}}, columns}) {
     Graph g;
     Value x = input(g, {3, 10}, "x", DType::f64);
     Value objective;
@@ -117,13 +120,37 @@ TEST_CASE("slices that tile an axis get their gradient as one concat, equal to t
       objective = objective.valid() ? objective + term : term;
     }
     const Value dx = grad(objective, {x})[0];
-    const bool tiles = slices.size() == 3;
+    const bool tiles = slices.size() == 3 || slices.size() == columns.size();
     INFO("slices tile the axis: " << tiles << "; gradient op " << op_name(dx.op()));
     CHECK((dx.op() == OpCode::concat) == tiles);
     Executor ex(compile({objective, dx}));
     ag::testing::fill_case_input({{3, 10}, -1, 1}, 0, ex.input(x).ptr<double>());
     compare_with_differences(ex, {x}, objective, {dx}, "slices");
   }
+}
+
+TEST_CASE("a weight used in several products gets its gradient as one stacked product", "[gradcheck]") {
+  // w [4, 3] used three times, as an RNN uses its recurrent weight: x_k [r_k, 4] w, rows 2, 3, 5.
+  // Its gradient sum_k x_k^T g_k is one product concat(x)^T concat(g), with K = 10.
+  Graph g;
+  Value w = input(g, {4, 3}, "w", DType::f64);
+  std::vector<Value> xs;
+  Value objective;
+  for (int64_t rows : {2, 3, 5}) {
+    xs.push_back(input(g, {rows, 4}, fmt::format("x{}", xs.size()), DType::f64));
+    Value y = matmul(xs.back(), w);
+    Value term = weighted_sum(xs.size() == 1 ? tanh(y) : xs.size() == 2 ? sigmoid(y) : square(y));
+    objective = objective.valid() ? objective + term : term;
+  }
+  std::vector<Value> wrt = xs;
+  wrt.insert(wrt.begin(), w);
+  const std::vector<Value> d = grad(objective, wrt);
+  CHECK(d[0].op() == OpCode::matmul);
+  CHECK(d[0].input(0).shape() == Shape{10, 4});
+  Executor ex(compile({objective, d[0], d[1], d[2], d[3]}));
+  for (size_t k = 0; k < wrt.size(); ++k)
+    ag::testing::fill_case_input({wrt[k].shape(), -1, 1}, int(k), ex.input(wrt[k]).ptr<double>());
+  compare_with_differences(ex, wrt, objective, d, "stacked products");
 }
 
 TEST_CASE("first-order gradients match central differences", "[gradcheck]") {
