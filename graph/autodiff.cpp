@@ -12,63 +12,51 @@ namespace ag {
 
 namespace {
 
-constexpr size_t concat_limit = 8;  // concat's most inputs
+// The single product concat(A)^T concat(B) where every part is a product A_k^T B_k, else invalid.
+Value stacked_product(const std::vector<Value>& parts) {
+  std::vector<Value> as, bs;
+  for (const Value& v : parts) {
+    const Node& n = v.node();
+    if (n.op != OpCode::matmul || n.in.size() != 2 || n.attrs.i[0] != 1 || n.attrs.i[1] != 0) return {};
+    as.push_back(v.input(0));
+    bs.push_back(v.input(1));
+  }
+  return matmul(concat(as, 0), concat(bs, 0), true, false);
+}
 
-// The concat of any number of parts along `axis`: in groups of at most concat_limit, joined again.
-Value concat_all(const std::vector<Value>& parts, int axis) {
-  if (parts.size() <= concat_limit) return parts.size() == 1 ? parts[0] : concat(parts, axis);
-  std::vector<Value> groups;
-  for (size_t at = 0; at < parts.size(); at += concat_limit)
-    groups.push_back(concat_all(std::vector<Value>(parts.begin() + long(at), parts.begin() + long(std::min(parts.size(), at + concat_limit))), axis));
-  return concat_all(groups, axis);
+// The concat of what was padded where the parts are pads that tile one axis, else invalid.
+Value tiled_concat(const std::vector<Value>& parts) {
+  const Node& first = parts[0].node();
+  for (const Value& v : parts) {
+    const Node& n = v.node();
+    if (n.op != OpCode::pad || n.attrs.i[0] != first.attrs.i[0] || n.attrs.i[2] != first.attrs.i[2]) return {};
+  }
+  const int axis = int(first.attrs.i[0]);
+  std::vector<Value> order = parts;
+  std::sort(order.begin(), order.end(), [](const Value& a, const Value& b) { return a.node().attrs.i[1] < b.node().attrs.i[1]; });
+  int64_t at = 0;
+  std::vector<Value> inner;
+  for (const Value& v : order) {
+    if (v.node().attrs.i[1] != at) return {};
+    inner.push_back(v.input(0));
+    at += inner.back().shape().dim[axis];
+  }
+  return at == first.attrs.i[2] ? concat(inner, axis) : Value{};
 }
 
 // The gradient of a value from its contributions, in the order they came. Where they are the
 // pads of slices that tile one axis of the value (the LSTM's four gates, a concat's parts read
 // back), their sum is the concat of what was padded: the same values without a pass over zeros
-// per slice and the adds between them (an LSTM's per-step slices of its input projection are
-// more than concat takes at once: they are joined in groups).
+// per slice and the adds between them.
 //
 // Where they are all products A_k^T B_k (the weight gradient of every use of one weight: an RNN's
 // recurrent weight at each step, a tied weight in encoder and decoder), their sum is one product
 // over the uses stacked, concat(A)^T concat(B): one long product instead of a short one per use
 // and the adds between them.
-Value total(std::vector<Value>& parts) {
+Value total(const std::vector<Value>& parts) {
   if (parts.size() >= 2) {
-    bool products = true;
-    for (const Value& v : parts) {
-      const Node& n = v.node();
-      products = products && n.op == OpCode::matmul && n.in.size() == 2 && n.attrs.i[0] == 1 && n.attrs.i[1] == 0;
-    }
-    if (products) {
-      std::vector<Value> as, bs;
-      for (const Value& v : parts) {
-        as.push_back(v.input(0));
-        bs.push_back(v.input(1));
-      }
-      return matmul(concat_all(as, 0), concat_all(bs, 0), true, false);
-    }
-  }
-  if (parts.size() >= 2) {
-    const Node& first = parts[0].node();
-    bool tiles = true;
-    for (const Value& v : parts) {
-      const Node& n = v.node();
-      tiles = tiles && n.op == OpCode::pad && n.attrs.i[0] == first.attrs.i[0] && n.attrs.i[2] == first.attrs.i[2];
-    }
-    if (tiles) {
-      const int axis = int(first.attrs.i[0]);
-      std::vector<Value> order = parts;
-      std::sort(order.begin(), order.end(), [](const Value& a, const Value& b) { return a.node().attrs.i[1] < b.node().attrs.i[1]; });
-      int64_t at = 0;
-      std::vector<Value> inner;
-      for (const Value& v : order) {
-        tiles = tiles && v.node().attrs.i[1] == at;
-        inner.push_back(v.input(0));
-        at += inner.back().shape().dim[axis];
-      }
-      if (tiles && at == first.attrs.i[2]) return concat_all(inner, axis);
-    }
+    if (Value v = stacked_product(parts); v.valid()) return v;
+    if (Value v = tiled_concat(parts); v.valid()) return v;
   }
   Value sum = parts[0];
   for (size_t k = 1; k < parts.size(); ++k) sum = sum + parts[k];

@@ -1,7 +1,6 @@
 // The LSTM stack of models/lstm.h.
 #include "models/lstm.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -65,15 +64,6 @@ std::vector<Value> split_steps(Value x, int64_t width) {
   std::vector<Value> steps;
   for (int64_t t = 0; t < s[1] / width; ++t) steps.push_back(slice(x, 1, t * width, width));
   return steps;
-}
-
-Value join_steps(const std::vector<Value>& steps) {
-  constexpr size_t most = 8;  // concat's limit
-  if (steps.size() <= most) return concat(steps, 1);
-  std::vector<Value> groups;
-  for (size_t at = 0; at < steps.size(); at += most)
-    groups.push_back(join_steps(std::vector<Value>(steps.begin() + long(at), steps.begin() + long(std::min(steps.size(), at + most)))));
-  return join_steps(groups);
 }
 
 }  // namespace ag::models

@@ -50,7 +50,6 @@ class Lstm {
 
 // A sequence as steps: x [B, T * width] (rows of an image, each step a row) -> T slices [B, width].
 std::vector<Value> split_steps(Value x, int64_t width);
-// The inverse: steps [B, width] each -> [B, T * width] (concat takes at most 8 inputs, so in groups).
-Value join_steps(const std::vector<Value>& steps);
+// The inverse is concat(steps, 1).
 
 }  // namespace ag::models

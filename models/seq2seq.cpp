@@ -59,7 +59,7 @@ class Seq2Seq final : public Model {
     Value shifted = pad(slice(target, 1, 0, pixels - width_), 1, width_, pixels);
     std::vector<Value> hs = decoder_(p, split_steps(shifted, width_), state);
     // Every step's output through the Linear layer as one product: [B, T * H] -> [B T, H].
-    Value h = reshape(join_steps(hs), {b * int64_t(hs.size()), decoder_.hidden()});
+    Value h = reshape(concat(hs, 1), {b * int64_t(hs.size()), decoder_.hidden()});
     return reshape(output_(p, h), {b, pixels});
   }
 
@@ -73,7 +73,7 @@ class Seq2Seq final : public Model {
       rows.push_back(output_(p, decoder_.step(w, row, state)));
       row = sigmoid(rows.back());
     }
-    return join_steps(rows);
+    return concat(rows, 1);
   }
 
   int width_;
