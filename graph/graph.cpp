@@ -67,8 +67,7 @@ Value Graph::add(OpCode op, std::vector<Value> inputs, Attrs attrs, DType dtype)
   n.op = op;
   n.attrs = attrs;
   n.dtype = dtype;
-  Shape shapes[8];
-  if (inputs.size() > 8) throw Error(fmt::format("{}: at most 8 inputs", info.name));
+  std::vector<Shape> shapes(inputs.size());
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Value& v = inputs[k];
     if (v.graph != this) throw Error(fmt::format("{}: input {} belongs to another graph (or is empty)", info.name, k));
@@ -79,7 +78,7 @@ Value Graph::add(OpCode op, std::vector<Value> inputs, Attrs attrs, DType dtype)
     n.in.push_back(v.id);
     shapes[k] = src.shape;
   }
-  n.shape = info.shape(n, shapes);
+  n.shape = info.shape(n, shapes.data());
   nodes_.push_back(std::move(n));
   return Value{this, int(nodes_.size()) - 1};
 }

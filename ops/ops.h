@@ -93,7 +93,7 @@ Value reshape(Value x, Shape shape);
 Value stop_gradient(Value x);  // x's values; no gradient flows through it (PyTorch's detach); free, an alias
 Value slice(Value x, int axis, int64_t start, int64_t length);
 Value pad(Value x, int axis, int64_t start, int64_t total);  // zeros around x along axis
-Value concat(const std::vector<Value>& parts, int axis);  // any number of parts (nodes of at most 8, nested)
+Value concat(const std::vector<Value>& parts, int axis);  // any number of parts, one node
 // Per column of x [B, N], the k largest values over the batch kept, the rest zero (ties: the lower
 // row; a NaN ranks above every number). The gradient flows to the kept elements only.
 Value batch_topk(Value x, int64_t k);

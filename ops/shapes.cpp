@@ -176,15 +176,8 @@ Value pad(Value x, int axis, int64_t start, int64_t total) {
 }
 
 Value concat(const std::vector<Value>& parts, int axis) {
-  constexpr size_t most = 8;  // a node's most inputs (Graph::add)
   if (parts.empty()) throw Error("concat: needs at least one input");
   if (axis < 0) axis += parts[0].shape().rank;
-  if (parts.size() > most) {  // in groups, joined again
-    std::vector<Value> groups;
-    for (size_t at = 0; at < parts.size(); at += most)
-      groups.push_back(concat(std::vector<Value>(parts.begin() + long(at), parts.begin() + long(std::min(parts.size(), at + most))), axis));
-    return concat(groups, axis);
-  }
   Attrs a;
   a.i[0] = axis;
   return parts[0].graph->add(OpCode::concat, parts, a);

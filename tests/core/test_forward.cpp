@@ -155,11 +155,13 @@ TEST_CASE("reductions and shape ops", "[forward]") {
   auto cc = run_one({2, 2}, ramp, [](Value x) { return concat({x, x * 2.0f}, 0); });
   CHECK(cc.shape() == Shape{4, 2});
   CHECK(cc.at(6) == 2 * ramp(2));
-  // More parts than a node takes (8): nested concats, the same values.
+  // Twenty parts: one node, the same values.
   auto many = run_one({2, 20}, ramp, [](Value x) {
     std::vector<Value> columns;
     for (int64_t c = 0; c < 20; ++c) columns.push_back(slice(x, 1, c, 1));
-    return concat(columns, 1);
+    Value y = concat(columns, 1);
+    CHECK(y.node().in.size() == 20);
+    return y;
   });
   REQUIRE(many.shape() == Shape{2, 20});
   for (int64_t i = 0; i < 40; ++i) CHECK(many.at(i) == ramp(i));
