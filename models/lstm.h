@@ -48,8 +48,8 @@ class Lstm {
   std::vector<int> weight_ih_, weight_hh_, bias_ih_, bias_hh_;  // parameter indices per layer
 };
 
-// A sequence as steps: x [B, T * width] (rows of an image, each step a row) -> T slices [B, width].
+// A sequence as steps: x [B, T * width] (rows of an image, each step a row) -> T slices [B, width]
+// (the inverse: concat(steps, 1)).
 std::vector<Value> split_steps(Value x, int64_t width);
-// The inverse is concat(steps, 1).
 
 }  // namespace ag::models

@@ -9,7 +9,8 @@ namespace ag::models {
 
 namespace {
 
-// At most this many elements a bucket (4 MiB of f32), and at most 8 parts (a node's inputs).
+// At most this many elements a bucket (4 MiB of f32), and at most 8 parts: a small model's
+// gradients still form several buckets, so the first sum starts before the backward pass ends.
 constexpr int64_t bucket_elements = int64_t(1) << 20;
 constexpr size_t bucket_parts = 8;
 

@@ -1,5 +1,5 @@
 // Collective ops: allreduce_sum, the one op a data-parallel step adds to the graph. It packs its
-// inputs (at most 8, a "bucket" of gradients) into one flat vector and sums that vector over
+// inputs (a "bucket" of gradients) into one flat vector and sums that vector over
 // every rank of the installed communicator (backends/communicator.h), in place; with one rank it
 // is the packing alone. Being a node, it is planned like any other step: the plan runs it as soon
 // as its bucket's gradients exist, so the backward pass of earlier layers follows it.

@@ -1,8 +1,6 @@
 // Leaves (input, constant, external), shape ops (reshape, stop_gradient, slice, pad, concat) and
 // assign. reshape and stop_gradient are free at run time: the plan makes the output an alias of
 // the input.
-#include <algorithm>
-
 #include <fmt/format.h>
 
 #include "ops/ops.h"
