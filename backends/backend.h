@@ -78,6 +78,8 @@ int num_threads();
 // How many matrix products the CPU backend has run on its kernels for a mostly-zero operand
 // (backends/cpu/sparse_gemm.h) since the program started.
 int64_t cpu_sparse_products();
+// How many masked products (masked_matmul) computed only their kept entries.
+int64_t cpu_masked_products();
 // How many ran side by side with another, one per thread (CompileOptions::pair_matmuls).
 int64_t cpu_paired_products();
 // How many fused groups ran as a loop compiled ahead of time (backends/cpu/compiled_groups.h)

@@ -152,6 +152,30 @@ BENCHMARK_CAPTURE(BM_gemm_images, enc_fwd_150x784_784x128, 150, 784, 128, false,
 BENCHMARK_CAPTURE(BM_gemm_images, enc_dW_128x150_150x784, 128, 150, 784, true, false, 1)->Arg(1)->Arg(2);
 BENCHMARK_CAPTURE(BM_gemm_images, deep_fwd1_150x784_784x1000, 150, 784, 1000, false, true, 0)->Arg(1)->Arg(2);
 
+// The wta's code gradient: [150, 784] x [784, 1000] kept where its top-k chose (8 of 150 rows
+// per column, as a fixed pattern here). Second argument 1: masked_matmul (the kept entries
+// alone); 0: the whole product, then relu_grad(mask, .) as before the masked product existed.
+// GFLOP/s counts the whole product's work in both.
+void BM_masked_product(benchmark::State& state) {
+  set_num_threads(int(state.range(0)));
+  const int64_t m = 150, k = 784, n = 1000;
+  Graph g;
+  Value a = input(g, {m, k}, "a"), b = input(g, {k, n}, "b"), mask = input(g, {m, n}, "mask");
+  Value y = state.range(1) ? masked_matmul(a, b, mask) : relu_grad(mask, matmul(a, b));
+  Executor ex(compile({y}));
+  for (Value v : {a, b}) {
+    float* p = ex.input(v).ptr<float>();
+    for (int64_t i = 0; i < v.shape().numel(); ++i) p[i] = 0.001f * float(i % 997);
+  }
+  float* p = ex.input(mask).ptr<float>();
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) p[i * n + j] = (i * 7 + j * 3) % 19 == 0 ? 1.0f : 0.0f;
+  for (auto _ : state) ex.run();
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * double(m * k * n) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  set_num_threads(0);
+}
+BENCHMARK(BM_masked_product)->Args({1, 0})->Args({1, 1})->Args({2, 0})->Args({2, 1});
+
 // Every op's kernel, one row each, at the tutorial's batch shape ([150, 784]: a batch of images
 // or of the decoder's logits; [150, 784] + [784] and [150, 1] for the broadcasts): the inputs
 // hold values in [0, 1) (with `spread`, the first in [-spread, spread): saturated logits, where
@@ -210,7 +234,7 @@ const std::vector<OpRow>& op_rows() {
       {"sum_axis_1", OpCode::sum_axis, {batch}, [](X x) { return sum(x[0], 1); }},
       {"logsumexp", OpCode::logsumexp, {batch}, [](X x) { return logsumexp(x[0], 1); }},
       // wta's layer: each of 1000 units keeps its top ceil(0.05 x 150) = 8 of the batch.
-      {"batch_topk", OpCode::batch_topk_at, {Shape{150, 1000}}, [](X x) { return batch_topk(x[0], 8); }},
+      {"batch_topk_mask", OpCode::batch_topk_mask, {Shape{150, 1000}}, [](X x) { return batch_topk_mask(x[0], 8); }},
       {"broadcast_to", OpCode::broadcast_to, {Shape{784}}, [](X x) { return broadcast_to(x[0], batch); }},
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},
@@ -283,7 +307,8 @@ const int registered = [] {
   }
   for (int op = 0; op < op_count; ++op) {
     const OpCode code = OpCode(op);
-    const bool no_kernel = op_info(code).kind == OpKind::leaf || is_alias(code) || code == OpCode::matmul;
+    const bool no_kernel = op_info(code).kind == OpKind::leaf || is_alias(code) || code == OpCode::matmul ||
+                           code == OpCode::masked_matmul;  // BM_gemm, BM_masked_product
     if (!covered[size_t(op)] && !no_kernel) {
       fmt::print(stderr, "bench_kernels: no BM_op row for op '{}'\n", op_name(code));
       std::exit(1);

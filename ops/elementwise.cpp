@@ -134,7 +134,16 @@ Value add(Value a, Value b) { return binary(OpCode::add, a, b); }
 Value sub(Value a, Value b) { return binary(OpCode::sub, a, b); }
 Value mul(Value a, Value b) { return binary(OpCode::mul, a, b); }
 Value div(Value a, Value b) { return binary(OpCode::div, a, b); }
-Value relu_grad(Value x, Value g) { return binary(OpCode::relu_grad, x, g); }
+// A product kept where a batch top-k chose (the gradient that reaches the winner-take-all
+// autoencoder's code) is one masked product, so that a backend computes only the kept entries
+// (k of the batch per column) and not the whole product. The product's own node is then unused
+// and the plan drops it, unless something else reads it.
+Value relu_grad(Value x, Value g) {
+  if (x.node().op == OpCode::batch_topk_mask && g.node().op == OpCode::matmul && g.node().in.size() == 2 &&
+      g.shape() == x.shape())
+    return masked_matmul(g.input(0), g.input(1), x, g.node().attrs.i[0], g.node().attrs.i[1]);
+  return binary(OpCode::relu_grad, x, g);
+}
 Value sigmoid_grad(Value y, Value g) { return binary(OpCode::sigmoid_grad, y, g); }
 Value tanh_grad(Value y, Value g) { return binary(OpCode::tanh_grad, y, g); }
 Value clamp_grad(Value x, Value g, float lo, float hi) { return binary(OpCode::clamp_grad, x, g, two(lo, hi)); }

@@ -56,10 +56,11 @@
   X(constant)           \
   X(external)           \
   X(matmul)             \
+  X(masked_matmul)      \
   X(sum)                \
   X(sum_axis)           \
   X(logsumexp)          \
-  X(batch_topk_at)      \
+  X(batch_topk_mask)    \
   X(broadcast_to)       \
   X(reshape)            \
   X(stop_gradient)      \

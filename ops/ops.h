@@ -58,6 +58,9 @@ Value operator/(float s, Value a);
 // ---- matrix products ----
 // op(a) op(b), op = transpose where the flag is set; bias (optional) is a row added to every row.
 Value matmul(Value a, Value b, bool transpose_a = false, bool transpose_b = false, Value bias = {});
+// op(a) op(b) where mask > 0, zero elsewhere (mask: the product's shape; no gradient to it). Only
+// the kept entries are computed where the mask is mostly zero (a batch top-k's selection).
+Value masked_matmul(Value a, Value b, Value mask, bool transpose_a = false, bool transpose_b = false);
 Value linear(Value x, Value weight, Value bias = {});  // x W^T + b, W is [out, in] as in PyTorch
 
 // ---- images: NCHW tensors [N, C, H, W], as in PyTorch (geometry: ops/image.h) ----
@@ -97,6 +100,9 @@ Value concat(const std::vector<Value>& parts, int axis);  // any number of parts
 // Per column of x [B, N], the k largest values over the batch kept, the rest zero (ties: the lower
 // row; a NaN ranks above every number). The gradient flows to the kept elements only.
 Value batch_topk(Value x, int64_t k);
+// Ones where keys [B, N] rank among their column's k largest over the batch, else zeros; no
+// gradient (the keys only choose).
+Value batch_topk_mask(Value keys, int64_t k);
 // values [B, N] where keys [B, N] rank among their column's k largest, else zero
 // (batch_topk(x, k) = batch_topk_at(x, x, k)); its gradient in values is the same selection.
 Value batch_topk_at(Value keys, Value values, int64_t k);

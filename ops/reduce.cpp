@@ -46,18 +46,16 @@ void bw_logsumexp(const Value& y, const Value& g, Value* d) {
 }
 void bw_broadcast_to(const Value& y, const Value& g, Value* d) { d[0] = sum_to(g, y.input(0).shape()); }
 
-// batch_topk_at: keys and values [B, N], 1 <= k <= B -> [B, N].
+// batch_topk_mask: keys [B, N], 1 <= k <= B -> [B, N] of ones where a key ranks among its
+// column's k largest, zeros elsewhere. A step function of the keys: no gradient (d[0] left
+// invalid), as for stop_gradient; the keys only choose.
 Shape batch_topk_rule(const Node& n, const Shape* in) {
-  if (in[0].rank != 2 || in[0] != in[1]) shape_error(n, in, "keys and values must be the same [batch, units] matrix");
+  if (in[0].rank != 2) shape_error(n, in, "keys must be a [batch, units] matrix");
   const int64_t k = n.attrs.i[0];
   if (k < 1 || k > in[0][0]) shape_error(n, in, fmt::format("k = {} must be between 1 and the batch, {}", k, in[0][0]));
   return in[0];
 }
-// A mask chosen by the keys: linear in the values, and its own adjoint, so the gradient is the
-// same selection of g (and differentiates again); the keys only choose.
-void bw_batch_topk(const Value& y, const Value& g, Value* d) {
-  d[1] = batch_topk_at(y.input(0), g, y.node().attrs.i[0]);
-}
+void bw_chooses(const Value&, const Value&, Value*) {}
 
 }  // namespace
 
@@ -66,15 +64,25 @@ void register_reduce_ops(OpInfo* t) {
   set_op(t, OpCode::sum_axis, OpKind::reduce, 1, true, sum_axis_rule, bw_sum_axis);
   set_op(t, OpCode::logsumexp, OpKind::reduce, 1, true, sum_axis_rule, bw_logsumexp);
   set_op(t, OpCode::broadcast_to, OpKind::shape, 1, true, broadcast_to_rule, bw_broadcast_to);
-  set_op(t, OpCode::batch_topk_at, OpKind::reduce, 2, false, batch_topk_rule, bw_batch_topk);
+  set_op(t, OpCode::batch_topk_mask, OpKind::reduce, 1, false, batch_topk_rule, bw_chooses);
 }
 
 Value batch_topk(Value x, int64_t k) { return batch_topk_at(x, x, k); }
 
-Value batch_topk_at(Value keys, Value values, int64_t k) {
+Value batch_topk_mask(Value keys, int64_t k) {
   Attrs a;
   a.i[0] = k;
-  return keys.graph->add(OpCode::batch_topk_at, {keys, values}, a);
+  return keys.graph->add(OpCode::batch_topk_mask, {keys}, a);
+}
+
+// The values where the mask is one: relu_grad(mask, values) keeps values where mask > 0. Its
+// gradient in values is the same selection of g, relu_grad(mask, g); where g is a product,
+// relu_grad makes that a masked product (ops/elementwise.cpp).
+Value batch_topk_at(Value keys, Value values, int64_t k) {
+  if (keys.shape() != values.shape())
+    throw Error(fmt::format("batch_topk_at: keys {} and values {} must be the same [batch, units] matrix",
+                            keys.shape().str(), values.shape().str()));
+  return relu_grad(batch_topk_mask(keys, k), values);
 }
 
 Value sum(Value x) { return x.graph->add(OpCode::sum, {x}); }

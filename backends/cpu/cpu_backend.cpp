@@ -79,10 +79,11 @@ struct KernelTable {
 #undef AG_CPU_LOSS
 #undef AG_CPU_RANDOM
     k[int(OpCode::matmul)] = matmul_kernel;
+    k[int(OpCode::masked_matmul)] = masked_matmul_kernel;
     k[int(OpCode::sum)] = sum_kernel;
     k[int(OpCode::sum_axis)] = sum_axis_kernel;
     k[int(OpCode::logsumexp)] = logsumexp_kernel;
-    k[int(OpCode::batch_topk_at)] = batch_topk_kernel;
+    k[int(OpCode::batch_topk_mask)] = batch_topk_kernel;
     k[int(OpCode::broadcast_to)] = broadcast_kernel;
     k[int(OpCode::slice)] = slice_kernel;
     k[int(OpCode::pad)] = pad_kernel;

@@ -1,6 +1,6 @@
 // The CPU backend's kernels that are not generic loops over a functor, by concern:
-//   products.cpp      matmul (OpenBLAS, our bands, the sparse kernels) and pairs of products
-//   reductions.cpp    sum, sum over an axis, logsumexp, batch top-k
+//   products.cpp      matmul, masked_matmul (OpenBLAS, our bands, the sparse kernels), pairs
+//   reductions.cpp    sum, sum over an axis, logsumexp, batch top-k's mask
 //   shape_kernels.cpp broadcast, slice, pad, concat, assign
 //   image_kernels.cpp convolutions (unfold + OpenBLAS), pooling, upsampling
 //   fused.cpp         the block interpreter for fused elementwise groups
@@ -12,6 +12,7 @@
 namespace ag::cpu {
 
 void matmul_kernel(const KernelCall& c);
+void masked_matmul_kernel(const KernelCall& c);
 // Two independent products side by side, one per thread (CompileOptions::pair_matmuls).
 void run_pair(const KernelCall& a, const KernelCall& b);
 

@@ -127,8 +127,8 @@ void logsumexp_over_axis(const KernelCall& c) {
     }
 }
 
-// Batch top-k: each column's k-th ranked (key, row) in the order of ops/topk.h, then one
-// row-major pass keeps each value that ranks at or above its column's k-th.
+// Batch top-k mask: each column's k-th ranked (key, row) in the order of ops/topk.h, then one
+// row-major pass writes a one where a key ranks at or above its column's k-th, else a zero.
 // Small k (wta keeps 8 of 150): one row-major pass per thread over its share of the columns,
 // each column's best k so far held sorted; a row ranks below every earlier one of equal key, so
 // after the first k rows an element enters only when its key beats the k-th (one comparison,
@@ -140,7 +140,6 @@ template <class T>
 void batch_topk_columns(const KernelCall& c) {
   const int64_t rows = c.in[0].shape[0], cols = c.in[0].shape[1], k = c.node->attrs.i[0];
   const T* keys = c.in[0].ptr<T>();
-  const T* values = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
   thread_local std::vector<T> kth;
   thread_local std::vector<int64_t> kth_row;
@@ -206,7 +205,7 @@ void batch_topk_columns(const KernelCall& c) {
         const T key = keys[i * cols + j], kth_key = kv[j];
         const bool up_to = i <= kr[j], key_nan = key != key, kth_nan = kth_key != kth_key;
         const bool kept = key_nan ? (!kth_nan || up_to) : (!kth_nan && (key > kth_key || (key == kth_key && up_to)));
-        out[i * cols + j] = kept ? values[i * cols + j] : T(0);
+        out[i * cols + j] = kept ? T(1) : T(0);
       }
   }
 }

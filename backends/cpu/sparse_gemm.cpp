@@ -201,6 +201,22 @@ int group_nonzeros(const float* const* x, int n, int32_t* ks, float* const* vs) 
   return count;
 }
 
+// A dot product of length n: four vectors of lane sums, added lane by lane, the lanes then
+// summed in order, and the last n mod W terms after them. The same bits wherever it runs.
+inline float dot(const float* a, const float* b, int n) {
+  V acc[4] = {vset(0.0f), vset(0.0f), vset(0.0f), vset(0.0f)};
+  int k = 0;
+  for (; k + 4 * W <= n; k += 4 * W)
+    for (int j = 0; j < 4; ++j) acc[j] = vfma(vload(a + k + j * W), vload(b + k + j * W), acc[j]);
+  for (int j = 0; k + W <= n; k += W, ++j) acc[j] = vfma(vload(a + k), vload(b + k), acc[j]);
+  float lanes[W];
+  vstore(lanes, vadd(vadd(acc[0], acc[1]), vadd(acc[2], acc[3])));
+  float sum = 0.0f;
+  for (int l = 0; l < W; ++l) sum += lanes[l];
+  for (; k < n; ++k) sum = std::fma(a[k], b[k], sum);
+  return sum;
+}
+
 // Per calling thread; grows to the largest product seen and is then reused.
 struct Scratch {
   std::vector<float> dense, columns, values, out;
@@ -317,6 +333,55 @@ void sparse_gemm(const Gemm& g, bool sparse_a, int threads) {
       }
     if (!sparse_a) transpose_rows(out, ldo, r0, r1, width, g.C, g.N);  // C^T's rows [r0, r1) -> C's columns
   }
+}
+
+// Masked products (sparse_gemm.h). Each thread takes a share of the columns of C: it zeroes
+// them and lists, row by row, the rows each column keeps; then for each of its columns it
+// holds that column of op(B) (a row of B^T, contiguous) and takes one dot product with each
+// kept row of op(A), which stays in cache across the columns (the wta's [150, 784] gradient).
+// op(A)'s rows and op(B)'s columns must be contiguous: a transposed A is copied first (all
+// threads, then a barrier), an untransposed B column by column by the thread that owns them.
+bool masked_gemm(const Gemm& g, const float* mask, double max_kept, int threads) {
+  const int M = g.M, N = g.N, K = g.K;
+  const int64_t cells = int64_t(M) * N;
+  int64_t kept = 0;
+  for (int64_t e = 0; e < cells; ++e) kept += mask[e] > 0.0f;  // NaN is not kept, as in relu_grad
+  if (double(kept) > max_kept * double(cells)) return false;
+  float* a_copy = g.ta ? sized(scratch.dense, int64_t(M) * K) : nullptr;
+  float* b_copy = g.tb ? nullptr : sized(scratch.columns, int64_t(N) * K);
+  const float* a_rows = g.ta ? a_copy : g.A;
+  const int64_t lda = g.ta ? K : g.lda;
+  const float* b_cols = g.tb ? g.B : b_copy;
+  const int64_t ldb = g.tb ? g.ldb : K;
+  int32_t* rows_of = sized(scratch.ks, cells);  // column j's kept rows at [j * M, j * M + count)
+  int32_t* count = sized(scratch.counts, N);
+#pragma omp parallel num_threads(threads)
+  {
+    const int parts = omp_get_num_threads(), p = omp_get_thread_num();
+    const int j0 = part_begin(N, parts, p), j1 = part_begin(N, parts, p + 1);
+    if (g.ta) transpose_rows(g.A, g.lda, part_begin(K, parts, p), part_begin(K, parts, p + 1), M, a_copy, K);
+    if (!g.tb) transpose_rows(g.B + j0, g.ldb, 0, K, j1 - j0, b_copy + int64_t(j0) * K, K);
+    for (int j = j0; j < j1; ++j) count[j] = 0;
+    for (int i = 0; i < M; ++i) {
+      const float* m = mask + int64_t(i) * N;
+      float* c = g.C + int64_t(i) * N;
+      for (int j = j0; j < j1; ++j) {
+        c[j] = 0.0f;
+        if (m[j] > 0.0f) rows_of[int64_t(j) * M + count[j]++] = i;
+      }
+    }
+    if (g.ta) {
+#pragma omp barrier
+    }
+    for (int j = j0; j < j1; ++j) {
+      const float* b = b_cols + int64_t(j) * ldb;
+      for (int e = 0; e < count[j]; ++e) {
+        const int i = rows_of[int64_t(j) * M + e];
+        g.C[int64_t(i) * N + j] = dot(a_rows + int64_t(i) * lda, b, K);
+      }
+    }
+  }
+  return true;
 }
 
 }  // namespace ag::cpu

@@ -1,5 +1,6 @@
 // Matrix products with a mostly-zero operand (MNIST's pixels are 81% zeros, a masked or ReLU'd
-// batch more): a dense GEMM multiplies all those zeros, these kernels skip them.
+// batch more), or with only a few of their entries wanted (a batch top-k's mask): a dense GEMM
+// multiplies all those zeros, or computes all those entries; these kernels skip them.
 //
 // Each element of C is its bias (or zero) plus one float accumulator that takes one fused
 // multiply-add per nonzero of the sparse operand, in k order: the error bound of any float dot
@@ -30,5 +31,12 @@ double group_zero_fraction(const float* x, int rows, int cols, int ld, bool grou
 // !g.ta) or of B (otherwise: needs !g.tb). Scratch memory is kept per
 // calling thread and grows to the largest product seen, so a repeated step does not allocate.
 void sparse_gemm(const Gemm& g, bool sparse_a, int threads);
+
+// C = op(A) op(B) where mask (M x N, row-major) > 0, zero elsewhere, computing only those
+// entries: each one dot product of length K (one float accumulator per vector lane, the lanes
+// summed in a fixed order), the same bits for every thread count. Returns false, touching
+// nothing, when more than max_kept of the mask's entries are kept (a dense GEMM is faster then).
+// g.bias must be null.
+bool masked_gemm(const Gemm& g, const float* mask, double max_kept, int threads);
 
 }  // namespace ag::cpu

@@ -3,6 +3,7 @@
 // is computed as C^T = op(B)^T op(A)^T (column-major, N x M): B goes first, the transpose flags
 // are kept as they are, and each leading dimension is the row length of its buffer.
 // A bias row is first broadcast into every row of C by a kernel, then the GEMM adds with beta 1.
+// A masked product is the whole product, then the mask (cuBLAS has no sampled product).
 #include <climits>
 #include <string>
 
@@ -58,8 +59,30 @@ void matmul(const KernelCall& c, const Context& ctx) {
   c.out.dtype == DType::f32 ? gemm<float>(c, ctx) : gemm<double>(c, ctx);
 }
 
+// masked_matmul: the whole product by cuBLAS, then the mask (where mask > 0, as relu_grad keeps).
+template <class T>
+__global__ void keep_where(const T* mask, T* C, int64_t n) {
+  for (int64_t e = grid_start(); e < n; e += grid_stride()) C[e] = mask[e] > T(0) ? C[e] : T(0);
+}
+template <class T>
+void masked_gemm(const KernelCall& c, const Context& ctx) {
+  KernelCall product = c;
+  product.nin = 2;  // the third input is the mask, not a bias
+  gemm<T>(product, ctx);
+  const int64_t n = c.out.numel();
+  if (n == 0) return;
+  keep_where<<<grid_for(n), block_threads, 0, ctx.stream>>>(c.in[2].ptr<T>(), c.out.ptr<T>(), n);
+  check_launch("masked_matmul");
+}
+void masked_matmul(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? masked_gemm<float>(c, ctx) : masked_gemm<double>(c, ctx);
+}
+
 }  // namespace
 
-void register_matmul_kernel(Launcher* k) { k[int(OpCode::matmul)] = matmul; }
+void register_matmul_kernel(Launcher* k) {
+  k[int(OpCode::matmul)] = matmul;
+  k[int(OpCode::masked_matmul)] = masked_matmul;
+}
 
 }  // namespace ag::cuda

@@ -171,17 +171,18 @@ void logsumexp(const KernelCall& c, const Context& ctx) {
   c.out.dtype == DType::f32 ? launch_logsumexp<float>(c, ctx) : launch_logsumexp<double>(c, ctx);
 }
 
-// Batch top-k: element (i, j) is kept when fewer than k rows of column j rank above it (the
-// order of ops/topk.h). O(B) reads per element, coalesced across a row's columns; no sort, no
-// shared state, so every thread decides alone and the result is the CPU's set exactly.
+// Batch top-k's mask: element (i, j) is one when fewer than k rows of column j rank above it
+// (the order of ops/topk.h), else zero. O(B) reads per element, coalesced across a row's
+// columns; no sort, no shared state, so every thread decides alone and the result is the CPU's
+// set exactly.
 template <class T>
-__global__ void batch_topk_elements(const T* keys, const T* values, T* out, int64_t rows, int64_t cols, int64_t k) {
+__global__ void batch_topk_elements(const T* keys, T* out, int64_t rows, int64_t cols, int64_t k) {
   for (int64_t e = grid_start(); e < rows * cols; e += grid_stride()) {
     const int64_t i = e / cols, j = e % cols;
     const T key = keys[e];
     int64_t above = 0;
     for (int64_t r = 0; r < rows && above < k; ++r) above += topk_ranks_above(keys[r * cols + j], r, key, i) ? 1 : 0;
-    out[e] = above < k ? values[e] : T(0);
+    out[e] = above < k ? T(1) : T(0);
   }
 }
 template <class T>
@@ -189,9 +190,9 @@ void launch_batch_topk(const KernelCall& c, const Context& ctx) {
   const int64_t rows = c.in[0].shape[0], cols = c.in[0].shape[1], n = rows * cols;
   if (n == 0) return;
   const unsigned blocks = unsigned(std::min<int64_t>((n + block_threads - 1) / block_threads, max_grid_blocks));
-  batch_topk_elements<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.in[1].ptr<T>(), c.out.ptr<T>(), rows,
-                                                                cols, c.node->attrs.i[0]);
-  check_launch("batch_topk_at");
+  batch_topk_elements<<<blocks, block_threads, 0, ctx.stream>>>(c.in[0].ptr<T>(), c.out.ptr<T>(), rows, cols,
+                                                                c.node->attrs.i[0]);
+  check_launch("batch_topk_mask");
 }
 void batch_topk(const KernelCall& c, const Context& ctx) {
   c.out.dtype == DType::f32 ? launch_batch_topk<float>(c, ctx) : launch_batch_topk<double>(c, ctx);
@@ -206,7 +207,7 @@ void register_reduce_kernels(Launcher* k) {
   k[int(OpCode::sum)] = sum;
   k[int(OpCode::sum_axis)] = sum_axis;
   k[int(OpCode::logsumexp)] = logsumexp;
-  k[int(OpCode::batch_topk_at)] = batch_topk;
+  k[int(OpCode::batch_topk_mask)] = batch_topk;
 }
 
 }  // namespace ag::cuda

@@ -75,6 +75,12 @@ const std::vector<OpCase>& op_cases() {
     row("matmul A^T B^T", OpCode::matmul, {{{4, 3}}, {{2, 4}}},
         [](Graph&, V x) { return matmul(x[0], x[1], true, true); });
     row("linear", OpCode::matmul, {{{3, 4}}, {{2, 4}}, {{2}}}, [](Graph&, V x) { return linear(x[0], x[1], x[2]); });
+    // A masked product: the mask's signs (about half kept) choose; square, so the second order
+    // sees the kept entries' curvature.
+    row("masked_matmul", OpCode::masked_matmul, {{{3, 4}}, {{4, 2}}, {{3, 2}, -1, 1}},
+        [](Graph&, V x) { return square(masked_matmul(x[0], x[1], x[2])); });
+    row("masked_matmul A^T B^T", OpCode::masked_matmul, {{{4, 3}}, {{2, 4}}, {{3, 2}, -1, 1}},
+        [](Graph&, V x) { return square(masked_matmul(x[0], x[1], x[2], true, true)); });
     // Reductions and shapes.
     row("sum", OpCode::sum, {any}, [](Graph&, V x) { return sum(x[0] * x[0]); });
     row("sum_axis 0", OpCode::sum_axis, {{{2, 3, 4}}}, [](Graph&, V x) { return sum(square(x[0]), 0); });
@@ -125,9 +131,12 @@ const std::vector<OpCase>& op_cases() {
         [](Graph&, V x) { return square(upsample_nearest2d(x[0], 2)); });
     row("sum_pool2d", OpCode::sum_pool2d, {{{2, 2, 4, 4}}}, [](Graph&, V x) { return square(sum_pool2d(x[0], 2)); });
     // Batch top-k: per column, the 2 largest of 5 rows kept (the gradient flows to those only).
-    row("batch_topk", OpCode::batch_topk_at, {{{5, 4}}}, [](Graph&, V x) { return square(batch_topk(x[0], 2)); });
-    row("batch_topk_at", OpCode::batch_topk_at, {{{5, 4}}, {{5, 4}}},
+    row("batch_topk", OpCode::batch_topk_mask, {{{5, 4}}}, [](Graph&, V x) { return square(batch_topk(x[0], 2)); });
+    row("batch_topk_at", OpCode::batch_topk_mask, {{{5, 4}}, {{5, 4}}},
         [](Graph&, V x) { return batch_topk_at(x[0], x[1], 3) * x[1]; });
+    // Of a product: relu_grad makes it one masked product (ops/elementwise.cpp).
+    row("batch_topk_at of a product", OpCode::masked_matmul, {{{5, 4}}, {{5, 3}}, {{3, 4}}},
+        [](Graph&, V x) { return square(batch_topk_at(x[0], matmul(x[1], x[2]), 2)); });
     // The sum over the ranks of a data-parallel run: in one process, the parts packed.
     row("allreduce_sum", OpCode::allreduce_sum, {{{3, 4}}, {{5}}}, [](Graph&, V x) {
       std::vector<Value> each = allreduce_sum_each({x[0], x[1]});

@@ -151,3 +151,95 @@ TEST_CASE("products run side by side keep float's bound, and their bits run afte
   CHECK(floats(ex.read(y2)) == first2);
   set_num_threads(0);
 }
+
+namespace {
+
+// The masked product of dense operands (sines) under a mask that keeps the entries where
+// keep(i, j), on `threads` threads; and whether it ran on the kept entries alone.
+struct Masked {
+  std::vector<float> a, b, mask, ours;
+  bool alone = false;
+};
+template <class Keep>
+Masked run_masked(const Case& c, Keep keep, int threads) {
+  Masked r;
+  r.a = operand(c.ta ? c.k : c.m, c.ta ? c.m : c.k, false, 0.37);
+  r.b = operand(c.tb ? c.n : c.k, c.tb ? c.k : c.n, false, 0.91);
+  r.mask.resize(size_t(c.m * c.n));
+  for (int64_t i = 0; i < c.m; ++i)
+    for (int64_t j = 0; j < c.n; ++j) r.mask[size_t(i * c.n + j)] = keep(i, j) ? 1.0f : (i + j) % 2 ? 0.0f : -1.0f;
+  Graph g;
+  Value va = input(g, c.ta ? Shape{c.k, c.m} : Shape{c.m, c.k}, "a"), vb = input(g, c.tb ? Shape{c.n, c.k} : Shape{c.k, c.n}, "b"),
+        vm = input(g, {c.m, c.n}, "mask");
+  Value y = masked_matmul(va, vb, vm, c.ta, c.tb);
+  set_num_threads(threads);
+  Executor ex(compile({y}));
+  std::memcpy(ex.input(va).ptr<float>(), r.a.data(), r.a.size() * sizeof(float));
+  std::memcpy(ex.input(vb).ptr<float>(), r.b.data(), r.b.size() * sizeof(float));
+  std::memcpy(ex.input(vm).ptr<float>(), r.mask.data(), r.mask.size() * sizeof(float));
+  const int64_t before = cpu_masked_products();
+  ex.run();
+  r.alone = cpu_masked_products() - before == 1;
+  HostTensor out = ex.read(y);
+  r.ours.assign(out.ptr<float>(), out.ptr<float>() + out.numel());
+  set_num_threads(0);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a product masked to a few entries computes those alone, within float's bound, the same bits on any thread count",
+          "[forward][sparse][numbers]") {
+  // About 8 of 150 rows kept per column, as the winner-take-all autoencoder's top-k keeps.
+  auto few = [](int64_t i, int64_t j) { return (i * 7 + j * 3) % 19 == 0; };
+  const Case cases[] = {
+      {150, 784, 1000, false, false, false, false},  // the wta's code gradient: B's columns copied
+      {150, 784, 1000, false, true, false, false},   // B^T: its columns as stored
+      {37, 33, 45, true, false, false, false},       // A^T copied; K past the vectors; odd sizes
+      {40, 150, 29, true, true, false, false},
+  };
+  for (const Case& c : cases) {
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      INFO(c << ", " << threads << " threads");
+      const Masked r = run_masked(c, few, threads);
+      CHECK(r.alone);
+      // Dropped entries are zero; kept ones within the bound (the dropped ones filled from the
+      // dense product for the check).
+      const std::vector<float> dense = ag::testing::run_product(c.m, c.k, c.n, c.ta, c.tb, r.a, r.b);
+      std::vector<float> filled = r.ours;
+      int64_t wrong_zeros = 0;
+      for (size_t e = 0; e < filled.size(); ++e)
+        if (!(r.mask[e] > 0.0f)) {
+          wrong_zeros += filled[e] != 0.0f;
+          filled[e] = dense[e];
+        }
+      CHECK(wrong_zeros == 0);
+      CHECK(ag::testing::check_product(c.m, c.k, c.n, c.ta, c.tb, r.a, r.b, {}, filled).worst <= 1.0);
+      if (first.empty()) first = r.ours;
+      else CHECK(std::memcmp(first.data(), r.ours.data(), first.size() * sizeof(float)) == 0);
+    }
+  }
+}
+
+TEST_CASE("a product masked to many entries is the dense product, masked", "[forward][sparse]") {
+  const Case c{150, 784, 200, false, false, false, false};
+  const Masked r = run_masked(c, [](int64_t i, int64_t j) { return (i + 2 * j) % 3 == 0; }, 2);
+  CHECK_FALSE(r.alone);
+  const std::vector<float> dense = ag::testing::run_product(c.m, c.k, c.n, c.ta, c.tb, r.a, r.b);
+  int64_t differ = 0;
+  for (size_t e = 0; e < dense.size(); ++e) differ += r.ours[e] != (r.mask[e] > 0.0f ? dense[e] : 0.0f);
+  CHECK(differ == 0);
+}
+
+TEST_CASE("the gradient through a batch top-k of a product is one masked product", "[forward][sparse][topk]") {
+  Graph g;
+  Value x = input(g, {150, 784}, "x"), w = input(g, {784, 1000}, "w"), keys = input(g, {150, 1000}, "keys");
+  Value y = batch_topk_at(keys, matmul(x, w), 8);
+  int masked = 0;
+  for (int id = 0; id < g.size(); ++id) masked += g.node(id).op == OpCode::masked_matmul;
+  CHECK(masked == 1);
+  // And the plan drops the whole product the rewrite left unused.
+  const Plan p = compile({y});
+  for (int id : p.steps) CHECK(p.graph->node(id).op != OpCode::matmul);
+}

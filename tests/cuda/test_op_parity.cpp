@@ -213,10 +213,20 @@ std::vector<ParityRow> make_rows() {
   });
   // Batch top-k: a WTA-sized layer, keys apart from values, ties (relu keys: every negative is a
   // zero, the lower rows win) and NaN keys (log of negatives), k = the whole batch.
-  row("batch_topk_at", OpCode::batch_topk_at, [](D d) {
+  row("batch_topk_mask", OpCode::batch_topk_mask, [](D d) {
     Value k = d.input({40, 33}), v = d.input({40, 33});
     return Outs{batch_topk(d.input({150, 100}), 8), batch_topk_at(k, v, 3), batch_topk_at(relu(k), v, 5),
-                batch_topk_at(log(k), v, 4), batch_topk(k, 40)};
+                batch_topk_at(log(k), v, 4), batch_topk(k, 40), batch_topk_mask(k, 6)};
+  });
+  // Masked products: a top-k's mask over a product (the wta's code gradient; the CPU computes
+  // the kept entries alone), every transpose pair, a mask of signs.
+  row("masked_matmul", OpCode::masked_matmul, [](D d) {
+    Outs out{batch_topk_at(d.input({150, 300}), matmul(d.input({150, 64}), d.input({64, 300})), 8)};
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        out.push_back(masked_matmul(ta ? d.input({70, 33}) : d.input({33, 70}), tb ? d.input({45, 70}) : d.input({70, 45}),
+                                    d.input({33, 45}), ta, tb));
+    return out;
   });
   // Pools: k2 s2 p1 (28 -> 15), k3 s2 p1 and k3 s1 p1 (overlapping windows), ties (keys relu(x):
   // a window of negatives is all zeros, the first wins) and NaN keys (log(x) of negatives).

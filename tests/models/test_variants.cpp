@@ -194,7 +194,7 @@ TEST_CASE("the winner-take-all autoencoder learns; in training each unit keeps i
   Value loss = model->loss(p, b, 0);
   int topk = 0;
   for (int id = 0; id < g.size(); ++id)
-    if (g.node(id).op == OpCode::batch_topk_at) {
+    if (g.node(id).op == OpCode::batch_topk_mask) {
       ++topk;
       CHECK(g.node(id).attrs.i[0] == 3);
     }
@@ -205,7 +205,7 @@ TEST_CASE("the winner-take-all autoencoder learns; in training each unit keeps i
   eval.mode = Mode::eval;
   const int before = g.size();
   (void)model->loss(p, eval, 0);
-  for (int id = before; id < g.size(); ++id) CHECK(g.node(id).op != OpCode::batch_topk_at);
+  for (int id = before; id < g.size(); ++id) CHECK(g.node(id).op != OpCode::batch_topk_mask);
 }
 
 TEST_CASE("the seq2seq LSTM autoencoder learns, teacher-forced and free-running", "[variants][seq2seq]") {
