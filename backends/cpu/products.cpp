@@ -46,7 +46,9 @@ constexpr int band_min_k = 32;
 
 // A masked product computes its kept entries alone (dot products) when it keeps at most this
 // share of them. Measured on the wta's [150, 784] x [784, 1000] gradient, 2 threads: keeping
-// 8 of 150 per column (5%), XXX.
+// 8 of 150 per column (5%), 0.35 ms against 1.28 for the whole product, then the mask
+// (bench_kernels BM_masked_product); the whole product costs the same at any share, the kept
+// entries in proportion, so 10% still leaves a wide margin.
 constexpr double masked_max_kept = 0.1;
 
 std::atomic<int64_t> g_sparse_products{0}, g_paired_products{0}, g_masked_products{0};
