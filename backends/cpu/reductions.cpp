@@ -1,9 +1,11 @@
 // Reductions on the CPU: each adds in a fixed order that does not depend on the thread count,
 // so a sum has the same bits on any number of threads (tested).
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -209,6 +211,66 @@ void batch_topk_columns(const KernelCall& c) {
       }
   }
 }
+#if defined(__AVX512F__)
+// The float mask with AVX-512, 16 columns at a time, in time that does not depend on the data.
+// Each key becomes an unsigned integer in the same order (ops/topk.h's: -0 as +0, every NaN
+// one value above +inf); the column's k-th largest, t, is then found bit by bit from the top
+// (the largest v with at least k keys >= v: 32 counts over the rows); a key above t is kept,
+// and of the keys equal to t the first k - #(above t) rows. The same set as the scalar path's.
+inline __m512i order_keys(__m512 x) {
+  x = _mm512_add_ps(x, _mm512_setzero_ps());  // -0 -> +0
+  const __m512i bits = _mm512_castps_si512(x), sign = _mm512_set1_epi32(int32_t(0x80000000u));
+  const __mmask16 negative = _mm512_test_epi32_mask(bits, sign), nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+  __m512i u = _mm512_mask_xor_epi32(_mm512_or_si512(bits, sign), negative, bits, _mm512_set1_epi32(-1));
+  return _mm512_mask_mov_epi32(u, nan, _mm512_set1_epi32(-1));
+}
+
+void batch_topk_mask_avx512(const KernelCall& c) {
+  const int64_t rows = c.in[0].shape[0], cols = c.in[0].shape[1], k = c.node->attrs.i[0];
+  const float* keys = c.in[0].ptr<float>();
+  float* out = c.out.ptr<float>();
+  const int64_t blocks = (cols + 15) / 16;
+#pragma omp parallel if (rows * cols > cpu::parallel_grain)
+  {
+    thread_local std::vector<uint32_t> store;  // the block's keys as ordered integers, a row each
+    store.resize(size_t(rows) * 16);
+    auto at = [&](int64_t r) { return _mm512_loadu_si512(store.data() + r * 16); };
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t j = b * 16;
+      const __mmask16 lanes = cols - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (cols - j)) - 1);
+      for (int64_t r = 0; r < rows; ++r)
+        _mm512_storeu_si512(store.data() + r * 16, order_keys(_mm512_maskz_loadu_ps(lanes, keys + r * cols + j)));
+      const __m512i kv = _mm512_set1_epi32(int32_t(k)), one = _mm512_set1_epi32(1);
+      __m512i t = _mm512_setzero_si512();
+      for (int bit = 31; bit >= 0; --bit) {
+        const __m512i v = _mm512_or_si512(t, _mm512_set1_epi32(int32_t(1u << bit)));
+        __m512i n0 = _mm512_setzero_si512(), n1 = n0;
+        int64_t r = 0;
+        for (; r + 1 < rows; r += 2) {
+          n0 = _mm512_mask_add_epi32(n0, _mm512_cmpge_epu32_mask(at(r), v), n0, one);
+          n1 = _mm512_mask_add_epi32(n1, _mm512_cmpge_epu32_mask(at(r + 1), v), n1, one);
+        }
+        if (r < rows) n0 = _mm512_mask_add_epi32(n0, _mm512_cmpge_epu32_mask(at(r), v), n0, one);
+        t = _mm512_mask_mov_epi32(t, _mm512_cmpge_epi32_mask(_mm512_add_epi32(n0, n1), kv), v);
+      }
+      __m512i above = _mm512_setzero_si512();
+      for (int64_t r = 0; r < rows; ++r)
+        above = _mm512_mask_add_epi32(above, _mm512_cmpgt_epu32_mask(at(r), t), above, one);
+      __m512i ties_left = _mm512_sub_epi32(kv, above);  // how many keys equal to t are kept
+      const __m512 ones = _mm512_set1_ps(1.0f);
+      for (int64_t r = 0; r < rows; ++r) {
+        const __mmask16 tie = _mm512_cmpeq_epu32_mask(at(r), t),
+                        take = _mm512_cmpgt_epu32_mask(at(r), t) |
+                               (tie & _mm512_cmpgt_epi32_mask(ties_left, _mm512_setzero_si512()));
+        ties_left = _mm512_mask_sub_epi32(ties_left, tie, ties_left, one);
+        _mm512_mask_storeu_ps(out + r * cols + j, lanes, _mm512_maskz_mov_ps(take, ones));
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float>(c) : sum_all<double>(c); }
@@ -217,6 +279,9 @@ void logsumexp_kernel(const KernelCall& c) {
   c.out.dtype == DType::f32 ? logsumexp_over_axis<float>(c) : logsumexp_over_axis<double>(c);
 }
 void batch_topk_kernel(const KernelCall& c) {
+#if defined(__AVX512F__)
+  if (c.out.dtype == DType::f32) return batch_topk_mask_avx512(c);
+#endif
   c.out.dtype == DType::f32 ? batch_topk_columns<float>(c) : batch_topk_columns<double>(c);
 }
 

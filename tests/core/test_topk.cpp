@@ -56,6 +56,13 @@ std::vector<double> run(DType dtype, const std::vector<double>& keys, const std:
   return got;
 }
 
+// v as the dtype holds it (the keys of these cases are exact in either).
+std::vector<double> in(DType t, std::vector<double> v) {
+  if (t == DType::f32)
+    for (double& x : v) x = double(float(x));
+  return v;
+}
+
 std::vector<double> filled(int64_t n, double scale, int64_t seed) {
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[size_t(i)] = std::sin(double(i * 7 + seed) * 0.731) * scale;
@@ -83,7 +90,24 @@ TEST_CASE("batch top-k keeps each column's k largest over the batch", "[forward]
   SECTION("ties go to the lower row, NaN keys rank first") {
     for (double& v : keys) v = std::max(0.0, std::round(v));  // mostly 0, 1, 2, 3: many ties
     for (int64_t i = 0; i < rows * cols; i += 13) keys[size_t(i)] = std::numeric_limits<double>::quiet_NaN();
-    CHECK(run(DType::f64, keys, values, rows, cols, 10) == reference(keys, values, rows, cols, 10));
+    for (DType t : {DType::f64, DType::f32}) {
+      INFO(to_string(t));
+      CHECK(run(t, keys, values, rows, cols, 10) == reference(keys, in(t, values), rows, cols, 10));
+    }
+  }
+  SECTION("negative keys, signed zeros (equal), infinities; f32 and f64") {
+    const double inf = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < keys.size(); ++i) {
+      keys[i] = std::round(keys[i] * 2.0) / 2.0 - 1.0;  // -4 .. 2 in halves, so many ties
+      if (keys[i] == 0.0 && i % 2) keys[i] = -0.0;
+      if (i % 29 == 0) keys[i] = i % 58 ? inf : -inf;
+      if (i % 31 == 0) keys[i] = std::numeric_limits<double>::quiet_NaN();
+    }
+    for (int64_t k : {1, 3, 8, 40, 149})
+      for (DType t : {DType::f64, DType::f32}) {
+        INFO("k " << k << " " << to_string(t));
+        CHECK(run(t, keys, values, rows, cols, k) == reference(keys, in(t, values), rows, cols, k));
+      }
   }
   SECTION("the same result on 1, 2 and 3 threads") {
     set_num_threads(1);
