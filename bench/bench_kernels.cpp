@@ -235,6 +235,12 @@ const std::vector<OpRow>& op_rows() {
       {"logsumexp", OpCode::logsumexp, {batch}, [](X x) { return logsumexp(x[0], 1); }},
       // wta's layer: each of 1000 units keeps its top ceil(0.05 x 150) = 8 of the batch.
       {"batch_topk_mask", OpCode::batch_topk_mask, {Shape{150, 1000}}, [](X x) { return batch_topk_mask(x[0], 8); }},
+      {"batch_norm", OpCode::batch_norm, {Shape{150, 128}, Shape{128}, Shape{128}},
+       [](X x) { return batch_norm(x[0], x[1], x[2], 1e-5f); }},
+      {"batch_norm_dw", OpCode::batch_norm_dw, {Shape{150, 128}, Shape{150, 128}},
+       [](X x) { return batch_norm_dw(x[0], x[1], 1e-5f); }},
+      {"batch_norm_dx", OpCode::batch_norm_dx, {Shape{150, 128}, Shape{128}, Shape{150, 128}},
+       [](X x) { return batch_norm_dx(x[0], x[1], x[2], 1e-5f); }},
       {"broadcast_to", OpCode::broadcast_to, {Shape{784}}, [](X x) { return broadcast_to(x[0], batch); }},
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},

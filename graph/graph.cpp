@@ -109,6 +109,7 @@ const OpInfo& op_info(OpCode op) {
     register_random_ops(t.data());
     register_image_ops(t.data());
     register_collective_ops(t.data());
+    register_norm_ops(t.data());
     return t;
   }();
   if (int(op) >= op_count) throw Error("op_info: op code out of range");

@@ -51,22 +51,21 @@ Value BatchNorm1d::operator()(GraphParams& p, Value x, Mode mode) const {
   if (s.rank != 2 || s.dim[1] != p.store().shape(weight_).dim[0])
     throw Error(fmt::format("BatchNorm1d '{}': input is {}, not [batch, {}]", p.store().name(weight_), s.str(),
                             p.store().shape(weight_).dim[0]));
-  Value mean, var;
   if (mode == Mode::train) {
     if (s.dim[0] < 2)
       throw Error(fmt::format("BatchNorm1d '{}': training needs a batch of at least 2, not {}", p.store().name(weight_), s.dim[0]));
-    mean = ag::mean(x, 0);
-    var = ag::mean(square(x - mean), 0);  // biased: what normalises the batch
+    // The running statistics (no gradient flows into them), then the batch normalised by the
+    // batch_norm op: one kernel forward, two backward (ops/norm.cpp).
+    Value mean = ag::mean(x, 0);
+    Value var = ag::mean(square(x - mean), 0);  // biased
     const float unbias = float(double(s.dim[0]) / double(s.dim[0] - 1));
     p.update(mean_, p[mean_] * (1.0f - momentum) + mean * momentum);
     p.update(var_, p[var_] * (1.0f - momentum) + var * (momentum * unbias));
-  } else {
-    mean = p[mean_];
-    var = p[var_];
+    return batch_norm(x, p[weight_], p[bias_], eps);
   }
   // The per-feature scale weight / sqrt(var + eps) is a row: one multiply-add per element.
-  Value scale = p[weight_] / sqrt(var + eps);
-  return (x - mean) * scale + p[bias_];
+  Value scale = p[weight_] / sqrt(p[var_] + eps);
+  return (x - p[mean_]) * scale + p[bias_];
 }
 
 BatchNormMlp::BatchNormMlp(ParamStore& store, const std::string& name, const std::vector<int>& sizes) {

@@ -61,6 +61,9 @@
   X(sum_axis)           \
   X(logsumexp)          \
   X(batch_topk_mask)    \
+  X(batch_norm)         \
+  X(batch_norm_dw)      \
+  X(batch_norm_dx)      \
   X(broadcast_to)       \
   X(reshape)            \
   X(stop_gradient)      \
@@ -136,5 +139,6 @@ void register_loss_ops(OpInfo* table);
 void register_random_ops(OpInfo* table);
 void register_image_ops(OpInfo* table);
 void register_collective_ops(OpInfo* table);
+void register_norm_ops(OpInfo* table);
 
 }  // namespace ag

@@ -107,6 +107,13 @@ Value batch_topk_mask(Value keys, int64_t k);
 // (batch_topk(x, k) = batch_topk_at(x, x, k)); its gradient in values is the same selection.
 Value batch_topk_at(Value keys, Value values, int64_t k);
 
+// ---- batch normalisation's training pass (ops/norm.cpp) ----
+// Per feature (column) of x [B, F], B >= 2: (x - mean) / sqrt(var + eps) * weight + bias, the
+// batch's mean and biased variance. Its gradients are the two ops below and sum(g, 0).
+Value batch_norm(Value x, Value weight, Value bias, float eps);
+Value batch_norm_dw(Value x, Value g, float eps);             // sum over the batch of g * xhat
+Value batch_norm_dx(Value x, Value weight, Value g, float eps);  // the gradient in x
+
 // ---- losses (scalars) ----
 Value bce(Value p, Value target);               // mean over elements, p a probability
 Value bce_with_logits(Value z, Value target);   // mean over elements, z a logit

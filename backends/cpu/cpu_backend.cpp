@@ -84,6 +84,9 @@ struct KernelTable {
     k[int(OpCode::sum_axis)] = sum_axis_kernel;
     k[int(OpCode::logsumexp)] = logsumexp_kernel;
     k[int(OpCode::batch_topk_mask)] = batch_topk_kernel;
+    k[int(OpCode::batch_norm)] = batch_norm_kernel;
+    k[int(OpCode::batch_norm_dw)] = batch_norm_dw_kernel;
+    k[int(OpCode::batch_norm_dx)] = batch_norm_dx_kernel;
     k[int(OpCode::broadcast_to)] = broadcast_kernel;
     k[int(OpCode::slice)] = slice_kernel;
     k[int(OpCode::pad)] = pad_kernel;

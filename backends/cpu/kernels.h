@@ -1,6 +1,6 @@
 // The CPU backend's kernels that are not generic loops over a functor, by concern:
 //   products.cpp      matmul, masked_matmul (OpenBLAS, our bands, the sparse kernels), pairs
-//   reductions.cpp    sum, sum over an axis, logsumexp, batch top-k's mask
+//   reductions.cpp    sum, sum over an axis, logsumexp, batch top-k's mask, batch norm
 //   shape_kernels.cpp broadcast, slice, pad, concat, assign
 //   image_kernels.cpp convolutions (unfold + OpenBLAS), pooling, upsampling
 //   fused.cpp         the block interpreter for fused elementwise groups
@@ -20,6 +20,9 @@ void sum_kernel(const KernelCall& c);
 void sum_axis_kernel(const KernelCall& c);
 void logsumexp_kernel(const KernelCall& c);
 void batch_topk_kernel(const KernelCall& c);
+void batch_norm_kernel(const KernelCall& c);
+void batch_norm_dw_kernel(const KernelCall& c);
+void batch_norm_dx_kernel(const KernelCall& c);
 
 void broadcast_kernel(const KernelCall& c);
 void slice_kernel(const KernelCall& c);

@@ -271,12 +271,133 @@ void batch_topk_mask_avx512(const KernelCall& c) {
 }
 #endif
 
+// Batch normalisation (ops/norm.cpp), per column of x [B, F]. Columns go in blocks of 64, a
+// block to a thread; within one, sums run down the rows in order, in double, so a column's
+// result does not depend on the thread count. Each op finds the batch's mean and
+// 1 / sqrt(var + eps) first (two passes: the mean, then the squared deviations).
+constexpr int64_t norm_block = 64;
+
+template <class T>
+struct NormBlock {
+  int64_t j0, w;  // first column, width
+  double mean[norm_block], rstd[norm_block];
+};
+
+template <class T>
+void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s) {
+  double var[norm_block];
+  for (int64_t j = 0; j < s.w; ++j) s.mean[j] = var[j] = 0;
+  for (int64_t i = 0; i < B; ++i)
+#pragma omp simd
+    for (int64_t j = 0; j < s.w; ++j) s.mean[j] += double(x[i * F + s.j0 + j]);
+  for (int64_t j = 0; j < s.w; ++j) s.mean[j] /= double(B);
+  for (int64_t i = 0; i < B; ++i)
+#pragma omp simd
+    for (int64_t j = 0; j < s.w; ++j) {
+      const double d = double(x[i * F + s.j0 + j]) - s.mean[j];
+      var[j] += d * d;
+    }
+  for (int64_t j = 0; j < s.w; ++j) s.rstd[j] = 1.0 / std::sqrt(var[j] / double(B) + eps);
+}
+
+// Runs body(block) for each block of columns, in parallel only for large matrices: [150, 128]
+// took 8.0 / 12.6 us (forward / input gradient) on one thread and 14.0 / 18.4 on two
+// (bench_kernels BM_op/batch_norm*).
+template <class T, class Body>
+void norm_blocks(const KernelCall& c, Body body) {
+  const T* x = c.in[0].ptr<T>();
+  const int64_t B = c.in[0].shape[0], F = c.in[0].shape[1], blocks = (F + norm_block - 1) / norm_block;
+  const double eps = c.node->attrs.f[0];
+#pragma omp parallel for schedule(static) if (B * F > 32 * cpu::parallel_grain && blocks > 1)
+  for (int64_t b = 0; b < blocks; ++b) {
+    NormBlock<T> s;
+    s.j0 = b * norm_block;
+    s.w = std::min(norm_block, F - s.j0);
+    column_stats(x, B, F, eps, s);
+    body(s, x, B, F);
+  }
+}
+
+template <class T>
+void batch_norm_forward(const KernelCall& c) {
+  const T* w = c.in[1].ptr<T>();
+  const T* bias = c.in[2].ptr<T>();
+  T* y = c.out.ptr<T>();
+  norm_blocks<T>(c, [&](const NormBlock<T>& s, const T* x, int64_t B, int64_t F) {
+    double scale[norm_block];
+    for (int64_t j = 0; j < s.w; ++j) scale[j] = s.rstd[j] * double(w[s.j0 + j]);
+    for (int64_t i = 0; i < B; ++i)
+#pragma omp simd
+      for (int64_t j = 0; j < s.w; ++j) {
+        const int64_t e = i * F + s.j0 + j;
+        y[e] = T((double(x[e]) - s.mean[j]) * scale[j] + double(bias[s.j0 + j]));
+      }
+  });
+}
+
+// Sums down the rows of g and of g * xhat: what both gradients need.
+template <class T>
+void gradient_sums(const NormBlock<T>& s, const T* x, const T* g, int64_t B, int64_t F, double* sg, double* sgx) {
+  for (int64_t j = 0; j < s.w; ++j) sg[j] = sgx[j] = 0;
+  for (int64_t i = 0; i < B; ++i)
+#pragma omp simd
+    for (int64_t j = 0; j < s.w; ++j) {
+      const int64_t e = i * F + s.j0 + j;
+      sg[j] += double(g[e]);
+      sgx[j] += double(g[e]) * (double(x[e]) - s.mean[j]);
+    }
+  for (int64_t j = 0; j < s.w; ++j) sgx[j] *= s.rstd[j];
+}
+
+template <class T>
+void batch_norm_weight_grad(const KernelCall& c) {
+  const T* g = c.in[1].ptr<T>();
+  T* dw = c.out.ptr<T>();
+  norm_blocks<T>(c, [&](const NormBlock<T>& s, const T* x, int64_t B, int64_t F) {
+    double sg[norm_block], sgx[norm_block];
+    gradient_sums(s, x, g, B, F, sg, sgx);
+    for (int64_t j = 0; j < s.w; ++j) dw[s.j0 + j] = T(sgx[j]);
+  });
+}
+
+template <class T>
+void batch_norm_input_grad(const KernelCall& c) {
+  const T* w = c.in[1].ptr<T>();
+  const T* g = c.in[2].ptr<T>();
+  T* dx = c.out.ptr<T>();
+  norm_blocks<T>(c, [&](const NormBlock<T>& s, const T* x, int64_t B, int64_t F) {
+    double sg[norm_block], sgx[norm_block], scale[norm_block];
+    gradient_sums(s, x, g, B, F, sg, sgx);
+    for (int64_t j = 0; j < s.w; ++j) {
+      scale[j] = double(w[s.j0 + j]) * s.rstd[j];
+      sg[j] /= double(B);
+      sgx[j] /= double(B);
+    }
+    for (int64_t i = 0; i < B; ++i)
+#pragma omp simd
+      for (int64_t j = 0; j < s.w; ++j) {
+        const int64_t e = i * F + s.j0 + j;
+        const double xhat = (double(x[e]) - s.mean[j]) * s.rstd[j];
+        dx[e] = T(scale[j] * (double(g[e]) - sg[j] - xhat * sgx[j]));
+      }
+  });
+}
+
 }  // namespace
 
 void sum_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_all<float>(c) : sum_all<double>(c); }
 void sum_axis_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? sum_over_axis<float>(c) : sum_over_axis<double>(c); }
 void logsumexp_kernel(const KernelCall& c) {
   c.out.dtype == DType::f32 ? logsumexp_over_axis<float>(c) : logsumexp_over_axis<double>(c);
+}
+void batch_norm_kernel(const KernelCall& c) {
+  c.out.dtype == DType::f32 ? batch_norm_forward<float>(c) : batch_norm_forward<double>(c);
+}
+void batch_norm_dw_kernel(const KernelCall& c) {
+  c.out.dtype == DType::f32 ? batch_norm_weight_grad<float>(c) : batch_norm_weight_grad<double>(c);
+}
+void batch_norm_dx_kernel(const KernelCall& c) {
+  c.out.dtype == DType::f32 ? batch_norm_input_grad<float>(c) : batch_norm_input_grad<double>(c);
 }
 void batch_topk_kernel(const KernelCall& c) {
 #if defined(__AVX512F__)

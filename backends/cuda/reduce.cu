@@ -198,6 +198,66 @@ void batch_topk(const KernelCall& c, const Context& ctx) {
   c.out.dtype == DType::f32 ? launch_batch_topk<float>(c, ctx) : launch_batch_topk<double>(c, ctx);
 }
 
+// Batch normalisation (ops/norm.cpp): a thread per column of x [B, F], down the rows in order
+// in double, as the CPU sums (the same definition; the bits may differ in the last place where
+// the CPU's compiler contracts differently). The batch's mean and 1 / sqrt(var + eps) first.
+template <class T>
+__device__ void column_stats(const T* x, int64_t B, int64_t F, int64_t j, double eps, double& mean, double& rstd) {
+  double m = 0, v = 0;
+  for (int64_t i = 0; i < B; ++i) m += double(x[i * F + j]);
+  m /= double(B);
+  for (int64_t i = 0; i < B; ++i) {
+    const double d = double(x[i * F + j]) - m;
+    v += d * d;
+  }
+  mean = m;
+  rstd = 1.0 / sqrt(v / double(B) + eps);
+}
+// kind 0: y = batch_norm(x, a = w, b = bias); 1: out = dw from (x, a = g); 2: out = dx from (x, a = w, b = g).
+template <class T>
+__global__ void batch_norm_columns(int kind, const T* x, const T* a, const T* b, T* out, int64_t B, int64_t F, double eps) {
+  for (int64_t j = grid_start(); j < F; j += grid_stride()) {
+    double mean, rstd;
+    column_stats(x, B, F, j, eps, mean, rstd);
+    if (kind == 0) {
+      const double scale = rstd * double(a[j]), shift = double(b[j]);
+      for (int64_t i = 0; i < B; ++i) out[i * F + j] = T((double(x[i * F + j]) - mean) * scale + shift);
+      continue;
+    }
+    const T* g = kind == 1 ? a : b;
+    double sg = 0, sgx = 0;
+    for (int64_t i = 0; i < B; ++i) {
+      sg += double(g[i * F + j]);
+      sgx += double(g[i * F + j]) * (double(x[i * F + j]) - mean);
+    }
+    sgx *= rstd;
+    if (kind == 1) {
+      out[j] = T(sgx);
+      continue;
+    }
+    const double scale = double(a[j]) * rstd;
+    sg /= double(B);
+    sgx /= double(B);
+    for (int64_t i = 0; i < B; ++i) {
+      const double xhat = (double(x[i * F + j]) - mean) * rstd;
+      out[i * F + j] = T(scale * (double(g[i * F + j]) - sg - xhat * sgx));
+    }
+  }
+}
+template <class T>
+void launch_batch_norm(int kind, const KernelCall& c, const Context& ctx) {
+  const int64_t B = c.in[0].shape[0], F = c.in[0].shape[1];
+  if (F == 0) return;
+  const T* b = kind == 1 ? nullptr : c.in[2].ptr<T>();
+  batch_norm_columns<<<grid_for(F), block_threads, 0, ctx.stream>>>(kind, c.in[0].ptr<T>(), c.in[1].ptr<T>(), b,
+                                                                    c.out.ptr<T>(), B, F, double(c.node->attrs.f[0]));
+  check_launch(kind == 0 ? "batch_norm" : kind == 1 ? "batch_norm_dw" : "batch_norm_dx");
+}
+template <int Kind>
+void batch_norm_kind(const KernelCall& c, const Context& ctx) {
+  c.out.dtype == DType::f32 ? launch_batch_norm<float>(Kind, c, ctx) : launch_batch_norm<double>(Kind, c, ctx);
+}
+
 }  // namespace
 
 void register_reduce_kernels(Launcher* k) {
@@ -208,6 +268,9 @@ void register_reduce_kernels(Launcher* k) {
   k[int(OpCode::sum_axis)] = sum_axis;
   k[int(OpCode::logsumexp)] = logsumexp;
   k[int(OpCode::batch_topk_mask)] = batch_topk;
+  k[int(OpCode::batch_norm)] = batch_norm_kind<0>;
+  k[int(OpCode::batch_norm_dw)] = batch_norm_kind<1>;
+  k[int(OpCode::batch_norm_dx)] = batch_norm_kind<2>;
 }
 
 }  // namespace ag::cuda

@@ -137,6 +137,14 @@ const std::vector<OpCase>& op_cases() {
     // Of a product: relu_grad makes it one masked product (ops/elementwise.cpp).
     row("batch_topk_at of a product", OpCode::masked_matmul, {{{5, 4}}, {{5, 3}}, {{3, 4}}},
         [](Graph&, V x) { return square(batch_topk_at(x[0], matmul(x[1], x[2]), 2)); });
+    // Batch normalisation's training pass and its two gradient ops (whose own gradients are
+    // their graph-code definition's).
+    row("batch_norm", OpCode::batch_norm, {{{5, 3}}, {{3}}, {{3}}},
+        [](Graph&, V x) { return square(batch_norm(x[0], x[1], x[2], 1e-5f)) * x[0]; });
+    row("batch_norm_dw", OpCode::batch_norm_dw, {{{5, 3}}, {{5, 3}}},
+        [](Graph&, V x) { return square(batch_norm_dw(x[0], x[1], 1e-5f)); });
+    row("batch_norm_dx", OpCode::batch_norm_dx, {{{5, 3}}, {{3}}, {{5, 3}}},
+        [](Graph&, V x) { return square(batch_norm_dx(x[0], x[1], x[2], 1e-5f)); });
     // The sum over the ranks of a data-parallel run: in one process, the parts packed.
     row("allreduce_sum", OpCode::allreduce_sum, {{{3, 4}}, {{5}}}, [](Graph&, V x) {
       std::vector<Value> each = allreduce_sum_each({x[0], x[1]});

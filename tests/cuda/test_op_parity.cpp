@@ -218,6 +218,18 @@ std::vector<ParityRow> make_rows() {
     return Outs{batch_topk(d.input({150, 100}), 8), batch_topk_at(k, v, 3), batch_topk_at(relu(k), v, 5),
                 batch_topk_at(log(k), v, 4), batch_topk(k, 40), batch_topk_mask(k, 6)};
   });
+  // Batch normalisation's three ops: a layer of the aae's, and a width past a block.
+  row("batch_norm", OpCode::batch_norm, [](D d) {
+    Value x = d.input({150, 128}), w = d.input({128}), b = d.input({128});
+    return Outs{batch_norm(x, w, b, 1e-5f), batch_norm(d.input({7, 130}), d.input({130}), d.input({130}), 1e-5f)};
+  });
+  row("batch_norm_dw", OpCode::batch_norm_dw, [](D d) {
+    return Outs{batch_norm_dw(d.input({150, 64}), d.input({150, 64}), 1e-5f), batch_norm_dw(d.input({7, 130}), d.input({7, 130}), 1e-5f)};
+  });
+  row("batch_norm_dx", OpCode::batch_norm_dx, [](D d) {
+    return Outs{batch_norm_dx(d.input({150, 16}), d.input({16}), d.input({150, 16}), 1e-5f),
+                batch_norm_dx(d.input({7, 130}), d.input({130}), d.input({7, 130}), 1e-5f)};
+  });
   // Masked products: a top-k's mask over a product (the wta's code gradient; the CPU computes
   // the kept entries alone), every transpose pair, a mask of signs.
   row("masked_matmul", OpCode::masked_matmul, [](D d) {
