@@ -159,15 +159,16 @@ TEST_CASE("MNIST: categorical VAE (Gumbel-softmax, 5 x 10), mean of seeds 0-2 wi
 
 // aae: the test BCE within 5% of PyTorch's, and the shares of test codes inside radius 1 and 2
 // within 0.05 of PyTorch's. The shares move so much from seed to seed in either framework
-// (PyTorch, seeds 0-9: 0.32-0.70 inside radius 1, 0.72-0.99 inside radius 2) that a mean over
-// three seeds is decided by which seeds the rounding favours: a change of summation order
-// alone moved ours across the bar. So, as for wta, both sides' means are over seeds 0-9
-// (bench/peers/torch_quality.py --models aae --seeds 0,...,9 --threads 1, the machine's default
-// environment); docs/quality.md has seeds 0-2 on both sides too.
-constexpr double TORCH_AAE_BCE = 0.1872, TORCH_AAE_R1 = 0.5052, TORCH_AAE_R2 = 0.8859;
-constexpr int aae_seeds = 10;
+// (PyTorch, seeds 0-19: 0.32-0.70 inside radius 1, 0.69-1.00 inside radius 2) that a mean over
+// a few seeds is decided by which seeds the rounding favours: a change of summation order
+// alone moved ours across the bar over three seeds, and batch norm's ops moved it to the edge
+// over ten (0.555 against 0.505, while PyTorch's own seeds 10-19 average 0.556). So both
+// sides' means are over seeds 0-19 (bench/peers/torch_quality.py --models aae --seeds
+// 0,...,19 --threads 1, the machine's default environment); docs/quality.md has every seed.
+constexpr double TORCH_AAE_BCE = 0.18675, TORCH_AAE_R1 = 0.5307, TORCH_AAE_R2 = 0.9033;
+constexpr int aae_seeds = 20;
 
-TEST_CASE("MNIST: adversarial autoencoder, mean of seeds 0-9: test BCE within 5% and code shares within 0.05 of PyTorch's", "[mnist][aae]") {
+TEST_CASE("MNIST: adversarial autoencoder, mean of seeds 0-19: test BCE within 5% and code shares within 0.05 of PyTorch's", "[mnist][aae]") {
   REQUIRE_MNIST();
   const io::Mnist& m = *mnist();
   double bce = 0, r1 = 0, r2 = 0;
