@@ -241,6 +241,7 @@ const std::vector<OpRow>& op_rows() {
        [](X x) { return batch_norm_dw(x[0], x[1], 1e-5f); }},
       {"batch_norm_dx", OpCode::batch_norm_dx, {Shape{150, 128}, Shape{128}, Shape{150, 128}},
        [](X x) { return batch_norm_dx(x[0], x[1], x[2], 1e-5f); }},
+      {"batch_moments", OpCode::batch_moments, {Shape{150, 128}}, [](X x) { return batch_moments(x[0]); }},
       {"broadcast_to", OpCode::broadcast_to, {Shape{784}}, [](X x) { return broadcast_to(x[0], batch); }},
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},

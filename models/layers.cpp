@@ -54,10 +54,12 @@ Value BatchNorm1d::operator()(GraphParams& p, Value x, Mode mode) const {
   if (mode == Mode::train) {
     if (s.dim[0] < 2)
       throw Error(fmt::format("BatchNorm1d '{}': training needs a batch of at least 2, not {}", p.store().name(weight_), s.dim[0]));
-    // The running statistics (no gradient flows into them), then the batch normalised by the
-    // batch_norm op: one kernel forward, two backward (ops/norm.cpp).
-    Value mean = ag::mean(x, 0);
-    Value var = ag::mean(square(x - mean), 0);  // biased
+    // The running statistics from the batch's moments (no gradient flows into them), then the
+    // batch normalised by the batch_norm op: one kernel forward, two backward (ops/norm.cpp).
+    const int64_t features = s.dim[1];
+    Value moments = batch_moments(x);
+    Value mean = reshape(slice(moments, 0, 0, 1), {features});
+    Value var = reshape(slice(moments, 0, 1, 1), {features});  // biased
     const float unbias = float(double(s.dim[0]) / double(s.dim[0] - 1));
     p.update(mean_, p[mean_] * (1.0f - momentum) + mean * momentum);
     p.update(var_, p[var_] * (1.0f - momentum) + var * (momentum * unbias));

@@ -6,6 +6,8 @@
 //                           x [B, F]; mean and the biased var over the batch (its rows)
 //   batch_norm_dw(x, g)     sum over the batch of g * xhat, xhat = (x - mean) / sqrt(var + eps)
 //   batch_norm_dx(x, w, g)  w / sqrt(var + eps) * (g - mean(g) - xhat * mean(g * xhat))
+//   batch_moments(x)        [2, F]: the batch's mean (row 0) and biased variance (row 1), for
+//                           the running statistics
 //
 // Each computes the batch's statistics itself. The two gradient ops differentiate again through
 // their definition as ordinary graph code (reference_* below): their own gradients are that
@@ -35,6 +37,12 @@ Value reference_dx(Value x, Value w, Value g, float eps) {
   return w * rstd * (g - mean(g, 0) - xhat * mean(g * xhat, 0));
 }
 
+Value reference_moments(Value x) {
+  const Shape row{1, x.shape()[1]};
+  Value m = mean(x, 0);
+  return concat({reshape(m, row), reshape(mean(square(x - m), 0), row)}, 0);
+}
+
 void check_batch(const Node& n, const Shape* in) {
   if (in[0].rank != 2 || in[0][0] < 2) shape_error(n, in, "x must be a [batch, features] matrix with a batch of at least 2");
 }
@@ -54,6 +62,11 @@ Shape batch_norm_dx_rule(const Node& n, const Shape* in) {
   if (in[1] != Shape{in[0][1]}) shape_error(n, in, fmt::format("weight must be [{}]", in[0][1]));
   if (in[2] != in[0]) shape_error(n, in, "g must have x's shape");
   return in[0];
+}
+
+Shape batch_moments_rule(const Node& n, const Shape* in) {
+  if (in[0].rank != 2 || in[0][0] < 1) shape_error(n, in, "x must be a [batch, features] matrix");
+  return Shape{2, in[0][1]};
 }
 
 void bw_batch_norm(const Value& y, const Value& g, Value* d) {
@@ -78,6 +91,8 @@ std::vector<Value> partials(const Value& y, const Value& g, Value (*reference)(c
 }
 Value dw_of(const std::vector<Value>& in, float eps) { return reference_dw(in[0], in[1], eps); }
 Value dx_of(const std::vector<Value>& in, float eps) { return reference_dx(in[0], in[1], in[2], eps); }
+Value moments_of(const std::vector<Value>& in, float) { return reference_moments(in[0]); }
+void bw_batch_moments(const Value& y, const Value& g, Value* d) { d[0] = partials(y, g, moments_of)[0]; }
 void bw_batch_norm_dw(const Value& y, const Value& g, Value* d) {
   const std::vector<Value> r = partials(y, g, dw_of);
   d[0] = r[0];
@@ -100,6 +115,7 @@ void register_norm_ops(OpInfo* t) {
   set_op(t, OpCode::batch_norm, OpKind::reduce, 3, true, batch_norm_rule, bw_batch_norm);
   set_op(t, OpCode::batch_norm_dw, OpKind::reduce, 2, true, batch_norm_dw_rule, bw_batch_norm_dw);
   set_op(t, OpCode::batch_norm_dx, OpKind::reduce, 3, true, batch_norm_dx_rule, bw_batch_norm_dx);
+  set_op(t, OpCode::batch_moments, OpKind::reduce, 1, true, batch_moments_rule, bw_batch_moments);
 }
 
 Value batch_norm(Value x, Value weight, Value bias, float eps) {
@@ -109,5 +125,7 @@ Value batch_norm_dw(Value x, Value g, float eps) { return x.graph->add(OpCode::b
 Value batch_norm_dx(Value x, Value weight, Value g, float eps) {
   return x.graph->add(OpCode::batch_norm_dx, {x, weight, g}, eps_attrs(eps));
 }
+
+Value batch_moments(Value x) { return x.graph->add(OpCode::batch_moments, {x}); }
 
 }  // namespace ag

@@ -64,6 +64,7 @@
   X(batch_norm)         \
   X(batch_norm_dw)      \
   X(batch_norm_dx)      \
+  X(batch_moments)      \
   X(broadcast_to)       \
   X(reshape)            \
   X(stop_gradient)      \

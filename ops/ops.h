@@ -113,6 +113,7 @@ Value batch_topk_at(Value keys, Value values, int64_t k);
 Value batch_norm(Value x, Value weight, Value bias, float eps);
 Value batch_norm_dw(Value x, Value g, float eps);             // sum over the batch of g * xhat
 Value batch_norm_dx(Value x, Value weight, Value g, float eps);  // the gradient in x
+Value batch_moments(Value x);  // [2, F]: the batch's mean and biased variance per column
 
 // ---- losses (scalars) ----
 Value bce(Value p, Value target);               // mean over elements, p a probability

@@ -87,6 +87,7 @@ struct KernelTable {
     k[int(OpCode::batch_norm)] = batch_norm_kernel;
     k[int(OpCode::batch_norm_dw)] = batch_norm_dw_kernel;
     k[int(OpCode::batch_norm_dx)] = batch_norm_dx_kernel;
+    k[int(OpCode::batch_moments)] = batch_moments_kernel;
     k[int(OpCode::broadcast_to)] = broadcast_kernel;
     k[int(OpCode::slice)] = slice_kernel;
     k[int(OpCode::pad)] = pad_kernel;

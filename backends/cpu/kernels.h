@@ -23,6 +23,7 @@ void batch_topk_kernel(const KernelCall& c);
 void batch_norm_kernel(const KernelCall& c);
 void batch_norm_dw_kernel(const KernelCall& c);
 void batch_norm_dx_kernel(const KernelCall& c);
+void batch_moments_kernel(const KernelCall& c);
 
 void broadcast_kernel(const KernelCall& c);
 void slice_kernel(const KernelCall& c);

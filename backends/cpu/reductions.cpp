@@ -284,7 +284,7 @@ struct NormBlock {
 };
 
 template <class T>
-void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s) {
+void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s, double* var_out = nullptr) {
   double var[norm_block];
   for (int64_t j = 0; j < s.w; ++j) s.mean[j] = var[j] = 0;
   for (int64_t i = 0; i < B; ++i)
@@ -298,6 +298,8 @@ void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s)
       var[j] += d * d;
     }
   for (int64_t j = 0; j < s.w; ++j) s.rstd[j] = 1.0 / std::sqrt(var[j] / double(B) + eps);
+  if (var_out)
+    for (int64_t j = 0; j < s.w; ++j) var_out[j] = var[j] / double(B);
 }
 
 // Runs body(block) for each block of columns, in parallel only for large matrices: [150, 128]
@@ -307,7 +309,7 @@ template <class T, class Body>
 void norm_blocks(const KernelCall& c, Body body) {
   const T* x = c.in[0].ptr<T>();
   const int64_t B = c.in[0].shape[0], F = c.in[0].shape[1], blocks = (F + norm_block - 1) / norm_block;
-  const double eps = c.node->attrs.f[0];
+  const double eps = c.node->attrs.f[0];  // batch_moments: 0, unused
 #pragma omp parallel for schedule(static) if (B * F > 32 * cpu::parallel_grain && blocks > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     NormBlock<T> s;
@@ -333,6 +335,23 @@ void batch_norm_forward(const KernelCall& c) {
         y[e] = T((double(x[e]) - s.mean[j]) * scale[j] + double(bias[s.j0 + j]));
       }
   });
+}
+
+template <class T>
+void batch_moments_rows(const KernelCall& c) {
+  T* out = c.out.ptr<T>();
+  const int64_t F = c.in[0].shape[1], B = c.in[0].shape[0];
+  for (int64_t b = 0; b < (F + norm_block - 1) / norm_block; ++b) {
+    NormBlock<T> s;
+    s.j0 = b * norm_block;
+    s.w = std::min(norm_block, F - s.j0);
+    double var[norm_block];
+    column_stats(c.in[0].ptr<T>(), B, F, 1.0, s, var);
+    for (int64_t j = 0; j < s.w; ++j) {
+      out[s.j0 + j] = T(s.mean[j]);
+      out[F + s.j0 + j] = T(var[j]);
+    }
+  }
 }
 
 // Sums down the rows of g and of g * xhat: what both gradients need.
@@ -398,6 +417,9 @@ void batch_norm_dw_kernel(const KernelCall& c) {
 }
 void batch_norm_dx_kernel(const KernelCall& c) {
   c.out.dtype == DType::f32 ? batch_norm_input_grad<float>(c) : batch_norm_input_grad<double>(c);
+}
+void batch_moments_kernel(const KernelCall& c) {
+  c.out.dtype == DType::f32 ? batch_moments_rows<float>(c) : batch_moments_rows<double>(c);
 }
 void batch_topk_kernel(const KernelCall& c) {
 #if defined(__AVX512F__)

@@ -202,7 +202,8 @@ void batch_topk(const KernelCall& c, const Context& ctx) {
 // in double, as the CPU sums (the same definition; the bits may differ in the last place where
 // the CPU's compiler contracts differently). The batch's mean and 1 / sqrt(var + eps) first.
 template <class T>
-__device__ void column_stats(const T* x, int64_t B, int64_t F, int64_t j, double eps, double& mean, double& rstd) {
+__device__ void column_stats(const T* x, int64_t B, int64_t F, int64_t j, double eps, double& mean, double& rstd,
+                             double& var) {
   double m = 0, v = 0;
   for (int64_t i = 0; i < B; ++i) m += double(x[i * F + j]);
   m /= double(B);
@@ -211,14 +212,21 @@ __device__ void column_stats(const T* x, int64_t B, int64_t F, int64_t j, double
     v += d * d;
   }
   mean = m;
-  rstd = 1.0 / sqrt(v / double(B) + eps);
+  var = v / double(B);
+  rstd = 1.0 / sqrt(var + eps);
 }
-// kind 0: y = batch_norm(x, a = w, b = bias); 1: out = dw from (x, a = g); 2: out = dx from (x, a = w, b = g).
+// kind 0: y = batch_norm(x, a = w, b = bias); 1: out = dw from (x, a = g); 2: out = dx from (x, a = w, b = g);
+// 3: out = batch_moments(x), the mean in row 0 and the variance in row 1.
 template <class T>
 __global__ void batch_norm_columns(int kind, const T* x, const T* a, const T* b, T* out, int64_t B, int64_t F, double eps) {
   for (int64_t j = grid_start(); j < F; j += grid_stride()) {
-    double mean, rstd;
-    column_stats(x, B, F, j, eps, mean, rstd);
+    double mean, rstd, var;
+    column_stats(x, B, F, j, eps, mean, rstd, var);
+    if (kind == 3) {
+      out[j] = T(mean);
+      out[F + j] = T(var);
+      continue;
+    }
     if (kind == 0) {
       const double scale = rstd * double(a[j]), shift = double(b[j]);
       for (int64_t i = 0; i < B; ++i) out[i * F + j] = T((double(x[i * F + j]) - mean) * scale + shift);
@@ -248,10 +256,11 @@ template <class T>
 void launch_batch_norm(int kind, const KernelCall& c, const Context& ctx) {
   const int64_t B = c.in[0].shape[0], F = c.in[0].shape[1];
   if (F == 0) return;
-  const T* b = kind == 1 ? nullptr : c.in[2].ptr<T>();
-  batch_norm_columns<<<grid_for(F), block_threads, 0, ctx.stream>>>(kind, c.in[0].ptr<T>(), c.in[1].ptr<T>(), b,
-                                                                    c.out.ptr<T>(), B, F, double(c.node->attrs.f[0]));
-  check_launch(kind == 0 ? "batch_norm" : kind == 1 ? "batch_norm_dw" : "batch_norm_dx");
+  const T* a = kind == 3 ? nullptr : c.in[1].ptr<T>();
+  const T* b = kind == 1 || kind == 3 ? nullptr : c.in[2].ptr<T>();
+  batch_norm_columns<<<grid_for(F), block_threads, 0, ctx.stream>>>(kind, c.in[0].ptr<T>(), a, b,
+                                                                    c.out.ptr<T>(), B, F, kind == 3 ? 0.0 : double(c.node->attrs.f[0]));
+  check_launch(kind == 0 ? "batch_norm" : kind == 1 ? "batch_norm_dw" : kind == 2 ? "batch_norm_dx" : "batch_moments");
 }
 template <int Kind>
 void batch_norm_kind(const KernelCall& c, const Context& ctx) {
@@ -271,6 +280,7 @@ void register_reduce_kernels(Launcher* k) {
   k[int(OpCode::batch_norm)] = batch_norm_kind<0>;
   k[int(OpCode::batch_norm_dw)] = batch_norm_kind<1>;
   k[int(OpCode::batch_norm_dx)] = batch_norm_kind<2>;
+  k[int(OpCode::batch_moments)] = batch_norm_kind<3>;
 }
 
 }  // namespace ag::cuda

@@ -145,6 +145,7 @@ const std::vector<OpCase>& op_cases() {
         [](Graph&, V x) { return square(batch_norm_dw(x[0], x[1], 1e-5f)); });
     row("batch_norm_dx", OpCode::batch_norm_dx, {{{5, 3}}, {{3}}, {{5, 3}}},
         [](Graph&, V x) { return square(batch_norm_dx(x[0], x[1], x[2], 1e-5f)); });
+    row("batch_moments", OpCode::batch_moments, {{{5, 3}}}, [](Graph&, V x) { return square(batch_moments(x[0])); });
     // The sum over the ranks of a data-parallel run: in one process, the parts packed.
     row("allreduce_sum", OpCode::allreduce_sum, {{{3, 4}}, {{5}}}, [](Graph&, V x) {
       std::vector<Value> each = allreduce_sum_each({x[0], x[1]});

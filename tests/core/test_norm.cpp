@@ -1,4 +1,4 @@
-// Batch normalisation's three ops against their definition as graph code (the mean and biased
+// Batch normalisation's ops (and batch_moments, for the running statistics) against their definition as graph code (the mean and biased
 // variance over the batch): the forward pass, and the two gradient ops against grad() of that
 // code, in f64 and f32, a width past one block of columns, on 1-3 threads with the same bits;
 // shape errors that name the op.
@@ -34,7 +34,7 @@ std::vector<double> values(const HostTensor& t) {
   return v;
 }
 
-// The ops' y, dx, dw, db and the reference's, for x [rows, cols].
+// The ops' y, dx, dw, db and moments, and the reference's, for x [rows, cols].
 struct Both {
   std::vector<std::vector<double>> ops, ref;
 };
@@ -45,7 +45,8 @@ Both run(DType dtype, int64_t rows, int64_t cols) {
   const float eps = 1e-5f;
   Value y = batch_norm(x, w, b, eps), yr = reference(x, w, b, eps);
   std::vector<Value> d = grad(sum(y * up), {x, w, b}), dr = grad(sum(yr * up), {x, w, b});
-  std::vector<Value> outs{y, d[0], d[1], d[2], yr, dr[0], dr[1], dr[2]};
+  Value mr = mean(x, 0), moments_ref = concat({reshape(mr, {1, cols}), reshape(mean(square(x - mr), 0), {1, cols})}, 0);
+  std::vector<Value> outs{y, d[0], d[1], d[2], batch_moments(x), yr, dr[0], dr[1], dr[2], moments_ref};
   Executor ex(compile(outs));
   fill(ex, x, 3.0, 1);
   fill(ex, w, 1.0, 2);
@@ -53,8 +54,8 @@ Both run(DType dtype, int64_t rows, int64_t cols) {
   fill(ex, up, 1.0, 4);
   ex.run();
   Both r;
-  for (int k = 0; k < 4; ++k) r.ops.push_back(values(ex.read(outs[size_t(k)])));
-  for (int k = 4; k < 8; ++k) r.ref.push_back(values(ex.read(outs[size_t(k)])));
+  for (int k = 0; k < 5; ++k) r.ops.push_back(values(ex.read(outs[size_t(k)])));
+  for (int k = 5; k < 10; ++k) r.ref.push_back(values(ex.read(outs[size_t(k)])));
   return r;
 }
 
@@ -66,8 +67,8 @@ TEST_CASE("batch norm's ops agree with their definition as graph code", "[forwar
       INFO(to_string(t) << " [" << rows << ", " << cols << "]");
       const Both r = run(t, rows, cols);
       const double tol = t == DType::f64 ? 1e-7 : 2e-5;  // f64: mean()'s 1/B is a float attribute
-      const char* what[] = {"y", "dx", "dw", "db"};
-      for (int k = 0; k < 4; ++k) {
+      const char* what[] = {"y", "dx", "dw", "db", "moments"};
+      for (int k = 0; k < 5; ++k) {
         INFO(what[k]);
         double worst = 0;
         for (size_t i = 0; i < r.ops[size_t(k)].size(); ++i)

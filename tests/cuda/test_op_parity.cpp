@@ -230,6 +230,9 @@ std::vector<ParityRow> make_rows() {
     return Outs{batch_norm_dx(d.input({150, 16}), d.input({16}), d.input({150, 16}), 1e-5f),
                 batch_norm_dx(d.input({7, 130}), d.input({130}), d.input({7, 130}), 1e-5f)};
   });
+  row("batch_moments", OpCode::batch_moments, [](D d) {
+    return Outs{batch_moments(d.input({150, 128})), batch_moments(d.input({7, 130})), batch_moments(d.input({1, 3}))};
+  });
   // Masked products: a top-k's mask over a product (the wta's code gradient; the CPU computes
   // the kept entries alone), every transpose pair, a mask of signs.
   row("masked_matmul", OpCode::masked_matmul, [](D d) {
