@@ -280,13 +280,12 @@ constexpr int64_t norm_block = 64;
 template <class T>
 struct NormBlock {
   int64_t j0, w;  // first column, width
-  double mean[norm_block], rstd[norm_block];
+  double mean[norm_block], var[norm_block], rstd[norm_block];  // var: biased
 };
 
 template <class T>
-void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s, double* var_out = nullptr) {
-  double var[norm_block];
-  for (int64_t j = 0; j < s.w; ++j) s.mean[j] = var[j] = 0;
+void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s) {
+  for (int64_t j = 0; j < s.w; ++j) s.mean[j] = s.var[j] = 0;
   for (int64_t i = 0; i < B; ++i)
 #pragma omp simd
     for (int64_t j = 0; j < s.w; ++j) s.mean[j] += double(x[i * F + s.j0 + j]);
@@ -295,11 +294,12 @@ void column_stats(const T* x, int64_t B, int64_t F, double eps, NormBlock<T>& s,
 #pragma omp simd
     for (int64_t j = 0; j < s.w; ++j) {
       const double d = double(x[i * F + s.j0 + j]) - s.mean[j];
-      var[j] += d * d;
+      s.var[j] += d * d;
     }
-  for (int64_t j = 0; j < s.w; ++j) s.rstd[j] = 1.0 / std::sqrt(var[j] / double(B) + eps);
-  if (var_out)
-    for (int64_t j = 0; j < s.w; ++j) var_out[j] = var[j] / double(B);
+  for (int64_t j = 0; j < s.w; ++j) {
+    s.var[j] /= double(B);
+    s.rstd[j] = 1.0 / std::sqrt(s.var[j] + eps);
+  }
 }
 
 // Runs body(block) for each block of columns, in parallel only for large matrices: [150, 128]
@@ -340,18 +340,12 @@ void batch_norm_forward(const KernelCall& c) {
 template <class T>
 void batch_moments_rows(const KernelCall& c) {
   T* out = c.out.ptr<T>();
-  const int64_t F = c.in[0].shape[1], B = c.in[0].shape[0];
-  for (int64_t b = 0; b < (F + norm_block - 1) / norm_block; ++b) {
-    NormBlock<T> s;
-    s.j0 = b * norm_block;
-    s.w = std::min(norm_block, F - s.j0);
-    double var[norm_block];
-    column_stats(c.in[0].ptr<T>(), B, F, 1.0, s, var);
+  norm_blocks<T>(c, [&](const NormBlock<T>& s, const T*, int64_t, int64_t F) {
     for (int64_t j = 0; j < s.w; ++j) {
       out[s.j0 + j] = T(s.mean[j]);
-      out[F + s.j0 + j] = T(var[j]);
+      out[F + s.j0 + j] = T(s.var[j]);
     }
-  }
+  });
 }
 
 // Sums down the rows of g and of g * xhat: what both gradients need.
