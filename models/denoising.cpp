@@ -21,7 +21,10 @@ Value corrupt(const ModelConfig& config, const Batch& b, const std::string& nois
     Value hit = bernoulli(b.step, s, seed, v), salt = bernoulli(b.step, s, seed, 0.5f);
     return b.x * (1.0f - hit) + hit * salt;
   }
-  if (noise == "gaussian") return b.x + normal(b.step, s, seed, 0.0f, v);
+  if (noise == "gaussian") {
+    Value draws = normal(b.step, s, seed, 0.0f, v);
+    return b.x + (b.noise_scale.valid() ? draws * b.noise_scale : draws);
+  }
   if (!b.corrupted.valid())
     throw Error(fmt::format("{}: affine noise needs the host-corrupted batch (Batch::corrupted)", config.kind));
   return b.corrupted;

@@ -132,6 +132,11 @@ void ModelConfig::validate() const {
     fail("a softmax head (classes > 0) is for the dense encoders: ae, dae, cae, sparse, sae and deep");
 }
 
+bool ModelConfig::has_gaussian_noise() const {
+  const ModelConfig r = resolved();
+  return r.gaussian_noise > 0 || (is_denoising_kind(r.kind) && r.noise == "gaussian" && r.noise_level > 0);
+}
+
 Model::Model(ModelConfig config, Device device, DType dtype)
     : config_(std::move(config)), params_(device, dtype, config_.seed) {}
 

@@ -54,6 +54,7 @@ struct ModelConfig {
   int classes = 0;               // ae, dae, cae, sparse, sae, deep: > 0 adds a softmax head fine-tuned with labels
 
   ModelConfig resolved() const;  // defaults filled in for `kind`
+  bool has_gaussian_noise() const;  // its training input gets Gaussian noise (gaussian_noise, or dae/convdae's)
   void validate() const;         // throws ag::Error naming the bad field
 };
 
@@ -70,6 +71,7 @@ struct Batch {
   Value step;       // scalar counter: the random ops' step (new noise each training step)
   Value labels;     // [B, classes] one-hot, f32, when the phase uses labels
   Value corrupted;  // [B, D] a host-corrupted copy of x, when the model corrupts on the host
+  Value noise_scale;  // scalar multiplying the Gaussian input noise's draws (a noise schedule); unset: 1
   Mode mode = Mode::train;  // the training step, or the evaluation of the objective
   // In a training step of a model with players(): minimise(k, loss) appends player k's gradient
   // and its optimiser's update at this point of the graph; what the model builds afterwards

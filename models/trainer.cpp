@@ -56,10 +56,15 @@ void TrainConfig::validate() const {
   optim.validate();
 }
 
+double schedule_factor(Schedule schedule, int epoch, int epochs) {
+  if (schedule == Schedule::constant || epochs <= 0) return 1.0;
+  const double at = double(epoch) / double(epochs);
+  if (schedule == Schedule::linear) return 1.0 - at;
+  return 0.5 * (1.0 + std::cos(std::acos(-1.0) * at));
+}
+
 double scheduled_lr(const TrainConfig& config, int epoch) {
-  if (config.lr_schedule != LrSchedule::cosine || config.epochs <= 0) return config.optim.lr;
-  const double pi = std::acos(-1.0);
-  return config.optim.lr * 0.5 * (1.0 + std::cos(pi * double(epoch) / double(config.epochs)));
+  return config.optim.lr * schedule_factor(config.lr_schedule, epoch, config.epochs);
 }
 
 std::map<std::string, std::string> TrainerState::metadata() const {
@@ -89,7 +94,10 @@ TrainerState TrainerState::from(std::vector<std::pair<std::string, HostTensor>> 
 }
 
 Trainer::Trainer(Model& model, TrainConfig config)
-    : model_(model), config_(std::move(config)), counters_(model.device(), model.dtype(), 0) {
+    : model_(model),
+      config_(std::move(config)),
+      counters_(model.device(), model.dtype(), 0),
+      noise_scale_(model.device(), model.dtype(), 0) {
   config_.validate();
   if (model.dtype() != DType::f32) throw Error("trainer: batches are f32; build the model with DType::f32");
   phases_ = model_.phases();
@@ -98,6 +106,11 @@ Trainer::Trainer(Model& model, TrainConfig config)
   step_ = counters_.add("step", Shape{}, Init::Zeros());
   eval_step_ = counters_.add("eval_step", Shape{}, Init::Zeros());
   loss_sum_ = counters_.add("loss_sum", Shape{}, Init::Zeros());
+  noise_scale_.add("noise_scale", Shape{}, Init::Constant(1.0));
+  if (config_.noise_schedule != Schedule::constant && !model_.config().has_gaussian_noise())
+    throw Error(fmt::format("trainer: a noise schedule scales Gaussian input noise, but model '{}' has none "
+                            "(set gaussian_noise, or noise = gaussian for dae and convdae)",
+                            model_.config().kind));
 }
 
 Trainer::~Trainer() = default;
@@ -135,6 +148,7 @@ Trainer::Compiled& Trainer::train_plan(int phase, int64_t rows, int64_t global) 
   GraphParams p(g, model_.params()), counters(g, counters_);
   const Phase& ph = phases_[size_t(phase)];
   Batch b = c->inputs(model_, ph.uses_labels, counters[step_]);
+  if (config_.noise_schedule != Schedule::constant) b.noise_scale = GraphParams(g, noise_scale_)[0];
   StepGraph s = build_step(model_, p, b, ph, phase, optimisers(), double(rows) / double(global));
   c->loss = s.loss;  // the global batch's, on every rank
   std::vector<Value> outputs = std::move(s.outputs);
@@ -156,6 +170,7 @@ Trainer::Compiled& Trainer::eval_plan(int phase, int64_t batch) {
   GraphParams p(g, model_.params()), counters(g, counters_);
   // Labels feed only a phase's objective; the classification error is counted on the host.
   Batch b = c->inputs(model_, phases_[size_t(phase)].uses_labels, counters[eval_step_]);
+  if (config_.noise_schedule != Schedule::constant) b.noise_scale = GraphParams(g, noise_scale_)[0];
   b.mode = Mode::eval;
   c->loss = model_.loss(p, b, phase);
   c->images = sigmoid(model_.logits(p, b.x, phase));
@@ -199,6 +214,7 @@ EpochReport Trainer::run_epoch(const DataView& train, const DataView& test) {
   if (epoch_ == 0)  // each phase starts with fresh optimisers
     for (Optimizer* o : optimisers()) o->reset();
   if (config_.lr_schedule != LrSchedule::constant) optimizer_->set_lr(scheduled_lr(config_, epoch_));
+  write_noise_scale();
   write_scalar(counters_, loss_sum_, 0);
   int64_t step = this->step();
   shuffle(train.n);
@@ -406,6 +422,12 @@ void Trainer::load_state(const TrainerState& s) {
   for (int i = 0; i < counters_.count(); ++i) counters_.write(i, find("counter/" + counters_.name(i)));
   phase_ = s.phase;
   epoch_ = s.epoch;
+  write_noise_scale();
+}
+
+void Trainer::write_noise_scale() {
+  if (config_.noise_schedule != Schedule::constant)
+    write_scalar(noise_scale_, 0, schedule_factor(config_.noise_schedule, epoch_, config_.epochs));
 }
 
 }  // namespace ag::models

@@ -30,7 +30,13 @@ struct DataView {
   const uint8_t* labels = nullptr;
 };
 
-enum class LrSchedule { constant, cosine };
+// How a training-time factor moves over each phase's E epochs, epoch e from 0: constant (1),
+// cosine annealing without restarts ((1 + cos(pi e / E)) / 2), or linear decay (1 - e / E).
+enum class Schedule { constant, cosine, linear };
+using LrSchedule = Schedule;
+
+// The factor `schedule` gives epoch `epoch` (from 0) of a phase of `epochs` epochs.
+double schedule_factor(Schedule schedule, int epoch, int epochs);
 
 struct TrainConfig {
   int epochs = 5;              // per phase
@@ -44,6 +50,11 @@ struct TrainConfig {
   // optim.lr (1 + cos(pi e / E)) / 2 (cosine annealing without restarts, set before each epoch;
   // a model's players keep optim.lr).
   LrSchedule lr_schedule = LrSchedule::constant;
+  // The model's Gaussian input noise (ModelConfig::gaussian_noise, or dae/convdae's noise =
+  // gaussian) over each phase's epochs: its standard deviation times the schedule's factor, so
+  // a cosine or linear schedule anneals a regulariser towards clean inputs as training ends.
+  // Needs a model with Gaussian input noise (the Trainer refuses one without).
+  Schedule noise_schedule = Schedule::constant;
   void validate() const;
 };
 
@@ -134,6 +145,7 @@ class Trainer {
   // `rows` of a global batch of `global` (all of it but with several ranks: data parallel).
   Compiled& train_plan(int phase, int64_t rows, int64_t global);
   Compiled& eval_plan(int phase, int64_t batch);
+  void write_noise_scale();  // the noise schedule's factor at the current position
   void fill_batch(Compiled& c, const DataView& data, const int64_t* rows, int64_t count, int64_t step);
   void shuffle(int64_t n);
   std::vector<int> state_slots();  // every optimiser's, each slot once
@@ -153,6 +165,9 @@ class Trainer {
   std::vector<std::unique_ptr<Optimizer>> player_optimisers_;
   ParamStore counters_;  // "step" (training steps, keys the noise), "eval_step", "loss_sum"
   int step_ = -1, eval_step_ = -1, loss_sum_ = -1;
+  // The noise schedule's factor at the current epoch, read by the plans only when the schedule
+  // is not constant. Not part of the saved state: a function of the position.
+  ParamStore noise_scale_;
   std::vector<std::unique_ptr<Compiled>> plans_;
   std::vector<int64_t> order_;  // the epoch's permutation of the training rows
   const float* huge_pages_ = nullptr;  // the training images last given to prefer_huge_pages

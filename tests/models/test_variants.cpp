@@ -123,6 +123,50 @@ TEST_CASE("gaussian input noise (--gaussian-noise): any model trains on noisy in
   CHECK_THROWS_WITH(make_model(dae, Device::cpu), Catch::Contains("gaussian_noise"));
 }
 
+TEST_CASE("a noise scale (the trainer's noise schedule) multiplies the Gaussian draws: ae's gaussian_noise, dae's noise = gaussian",
+          "[variants][noise]") {
+  ModelConfig ae = kind("ae", {dim, 16});
+  ae.gaussian_noise = 0.3;
+  ModelConfig dae = kind("dae", {dim, 16});
+  dae.noise = "gaussian";
+  dae.noise_level = 0.3;
+  ModelConfig masked = kind("dae", {dim, 16});
+  CHECK(ae.has_gaussian_noise());
+  CHECK(dae.has_gaussian_noise());
+  CHECK_FALSE(masked.has_gaussian_noise());  // mask noise is a probability, not scaled
+  CHECK_FALSE(kind("deep", {dim, 32, 8}).has_gaussian_noise());
+  for (const ModelConfig& c : {ae, dae}) {
+    INFO(c.kind);
+    auto model = make_model(c, Device::cpu);
+    Graph g;
+    GraphParams p(g, model->params());
+    Batch b;
+    b.x = input(g, {4, dim}, "x");
+    b.step = constant(g, 0.0);
+    b.noise_scale = input(g, {}, "scale");
+    Value noisy = model->training_input(p, b);
+    Executor ex(compile({b.x, noisy}));
+    Generated d = generated_digits(4, dim);
+    std::copy(d.images.begin(), d.images.end(), ex.input(b.x).ptr<float>());
+    auto noise_at = [&](float scale) {
+      ex.input(b.noise_scale).ptr<float>()[0] = scale;
+      ex.run();
+      HostTensor clean = ex.read(b.x), got = ex.read(noisy);
+      std::vector<double> n(size_t(got.numel()));
+      for (int64_t i = 0; i < got.numel(); ++i) n[size_t(i)] = got.at(i) - clean.at(i);
+      return n;
+    };
+    const std::vector<double> full = noise_at(1.0f), half = noise_at(0.5f), none = noise_at(0.0f);
+    double sq = 0;
+    for (size_t i = 0; i < full.size(); ++i) {
+      sq += full[i] * full[i];
+      CHECK(half[i] == Approx(0.5 * full[i]).margin(1e-6));  // the same draws, half as large
+      CHECK(none[i] == 0.0);                                  // scale 0: the clean image itself
+    }
+    CHECK(std::sqrt(sq / double(full.size())) == Approx(0.3).epsilon(0.15));
+  }
+}
+
 TEST_CASE("the contractive autoencoder learns, closed form and double backward", "[variants][cae]") {
   SECTION("sigmoid encoder, closed form") { check_learns(learn(kind("cae", {dim, 16}))); }
   SECTION("tanh encoder, exact Jacobian by double backward") {

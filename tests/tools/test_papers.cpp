@@ -59,6 +59,63 @@ TEST_CASE("scheduled_lr: cosine annealing per epoch of a phase, constant by defa
   CHECK(models::scheduled_lr(c, 3) == Approx(0.1 * (1 - std::sqrt(0.5)) / 2));
 }
 
+TEST_CASE("schedule_factor: constant 1, cosine (1 + cos(pi e / E)) / 2, linear 1 - e / E, and --lr-schedule linear") {
+  for (int e = 0; e < 5; ++e) CHECK(models::schedule_factor(models::Schedule::constant, e, 5) == 1.0);
+  CHECK(models::schedule_factor(models::Schedule::cosine, 0, 4) == 1.0);
+  CHECK(models::schedule_factor(models::Schedule::cosine, 2, 4) == Approx(0.5));
+  CHECK(models::schedule_factor(models::Schedule::linear, 0, 4) == 1.0);
+  CHECK(models::schedule_factor(models::Schedule::linear, 1, 4) == 0.75);
+  CHECK(models::schedule_factor(models::Schedule::linear, 3, 4) == 0.25);
+  models::TrainConfig c;
+  c.optim.lr = 0.1;
+  c.epochs = 4;
+  c.lr_schedule = models::Schedule::linear;
+  CHECK(models::scheduled_lr(c, 2) == Approx(0.05));
+}
+
+TEST_CASE("a noise schedule anneals the Gaussian input noise epoch by epoch, and needs a model with such noise") {
+  // 512 random images, the model frozen (lr 0): each epoch's training loss is the objective at
+  // that epoch's noise, which grows with its std (noise this loud swamps the images). Linear over
+  // 4 epochs: 1.0, 0.75, 0.5, 0.25 times gaussian_noise.
+  std::vector<float> images(512 * 16);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = float((i * 7919) % 101) / 100.0f;
+  const models::DataView data{images.data(), 512, 16, nullptr};
+  models::ModelConfig mc;
+  mc.kind = "ae";
+  mc.sizes = {16, 8};
+  mc.gaussian_noise = 20;
+  models::TrainConfig tc;
+  tc.epochs = 4;
+  tc.batch_size = 64;
+  tc.optim.kind = "sgd";
+  tc.optim.lr = 0;
+  auto losses = [&](models::Schedule schedule, double noise) {
+    models::ModelConfig m = mc;
+    m.gaussian_noise = noise;
+    tc.noise_schedule = schedule;
+    auto model = models::make_model(m, Device::cpu);
+    models::Trainer t(*model, tc);
+    std::vector<double> out;
+    for (const models::EpochReport& r : t.fit(data, data)) out.push_back(r.train_loss);
+    return out;
+  };
+  const std::vector<double> linear = losses(models::Schedule::linear, 20), loud = losses(models::Schedule::constant, 20),
+                            quiet = losses(models::Schedule::constant, 5);
+  INFO("linear " << linear[0] << " " << linear[1] << " " << linear[2] << " " << linear[3] << ", constant " << loud[0] << " "
+                 << loud[3] << ", constant at a quarter " << quiet[3]);
+  for (int e = 1; e < 4; ++e) CHECK(linear[size_t(e)] < 0.9 * linear[size_t(e) - 1]);  // less noise, lower loss
+  CHECK(linear[0] == Approx(loud[0]).epsilon(0.1));  // epoch 1 at the full std (other draws, same law)
+  CHECK(linear[3] == Approx(quiet[3]).epsilon(0.1));  // epoch 4 at a quarter
+  CHECK(loud[3] == Approx(loud[0]).epsilon(0.1));     // a constant schedule keeps the std
+  CHECK(linear[3] < 0.6 * loud[3]);
+
+  models::ModelConfig clean = mc;
+  clean.gaussian_noise = 0;
+  tc.noise_schedule = models::Schedule::cosine;
+  auto model = models::make_model(clean, Device::cpu);
+  CHECK_THROWS_WITH(models::Trainer(*model, tc), Catch::Contains("noise schedule") && Catch::Contains("'ae'"));
+}
+
 TEST_CASE("a cosine schedule resumed from a saved state continues exactly", "[resume]") {
   // 40 random images; the trainer in-process, saved after 2 of 4 epochs and loaded into a fresh one.
   std::vector<float> images(40 * 16);
@@ -137,17 +194,57 @@ TEST_CASE("ae-train --lr-schedule cosine: the rate of the last epoch in the chec
   check_refusal(ae_train(run_args(tmp, tmp.file("bad"), {"--lr-schedule", "step"})), "ae-train", {"--lr-schedule step"});
 }
 
-TEST_CASE("settings JSON: lr_schedule round-trips, and a checkpoint written before it reads as constant") {
+TEST_CASE("settings JSON: lr_schedule and noise_schedule round-trip, and a checkpoint written before them reads as constant") {
   tools::RunSettings run;
   run.model.kind = "ae";
+  run.model.gaussian_noise = 0.2;
   run.model = run.model.resolved();
   run.lr_schedule = "cosine";
+  run.noise_schedule = "linear";
   json j = tools::run_json(run);
   CHECK(tools::run_from_json(j, "test").lr_schedule == "cosine");
+  CHECK(tools::run_from_json(j, "test").noise_schedule == "linear");
   j.erase("lr_schedule");
+  j.erase("noise_schedule");
   CHECK(tools::run_from_json(j, "old").lr_schedule == "constant");
+  CHECK(tools::run_from_json(j, "old").noise_schedule == "constant");
+  j["noise_schedule"] = "loud";
+  CHECK_THROWS_WITH(tools::run_from_json(j, "ck.safetensors"), Catch::Contains("ck.safetensors") && Catch::Contains("loud"));
+  j["noise_schedule"] = "cosine";
   j["lr_schedule"] = "warm";
   CHECK_THROWS_WITH(tools::run_from_json(j, "ck.safetensors"), Catch::Contains("ck.safetensors") && Catch::Contains("warm"));
+}
+
+TEST_CASE("ae-train --noise-schedule: in the settings and the report, resume rules, refused without Gaussian noise",
+          "[resume]") {
+  TempDir tmp;
+  write_dataset(tmp.file("data"), 200, 50);
+  const std::string annealed = tmp.file("annealed");
+  const std::vector<std::string> model = {"--sizes", "784,8", "--optimiser", "adam", "--epochs", "3"};
+  std::vector<std::string> args = run_args(tmp, annealed, model);
+  args.insert(args.end(), {"--gaussian-noise", "0.3", "--noise-schedule", "cosine"});
+  check_succeeded(ae_train(args));
+  const json a = read_json(annealed + "/metrics.json");
+  CHECK(a["settings"]["noise_schedule"] == "cosine");
+  CHECK(a["epochs"].size() == 3);
+  CHECK(read_file(annealed + "/report.html").find("cosine noise schedule") != std::string::npos);
+
+  const ToolResult more = ae_train({"--resume", "--out", annealed, "--data", tmp.file("data"), "--epochs", "5"});
+  check_refusal(more, "ae-train", {"--epochs 5", "noise"});
+  CHECK(more.exit_code == 2);
+  const ToolResult differs =
+      ae_train({"--resume", "--out", annealed, "--data", tmp.file("data"), "--epochs", "3", "--noise-schedule", "linear"});
+  check_refusal(differs, "ae-train", {"--noise-schedule"});
+  const ToolResult clean = ae_train(run_args(tmp, tmp.file("clean"), {"--noise-schedule", "cosine"}));
+  check_refusal(clean, "ae-train", {"--noise-schedule", "--gaussian-noise"});
+  CHECK(clean.exit_code == 2);
+  check_refusal(ae_train(run_args(tmp, tmp.file("bad"), {"--gaussian-noise", "0.3", "--noise-schedule", "step"})), "ae-train",
+                {"--noise-schedule step"});
+  // dae's own Gaussian corruption takes a schedule; its mask corruption (a probability) does not.
+  check_succeeded(ae_train(run_args(tmp, tmp.file("dae"), {"--model", "dae", "--sizes", "784,8", "--epochs", "2", "--noise",
+                                                           "gaussian", "--noise-schedule", "linear"})));
+  check_refusal(ae_train(run_args(tmp, tmp.file("mask"), {"--model", "dae", "--noise-schedule", "linear"})), "ae-train",
+                {"--noise-schedule"});
 }
 
 TEST_CASE("a classifier head (--classes) on ae, dae, cae, sparse and deep: unsupervised, then the encoder and the head on the labels",

@@ -132,11 +132,13 @@ int restore_trainer(const Checkpoint& c, models::Trainer& trainer, int epochs) {
       throw UsageError(fmt::format("--epochs {}: a {} model trains {} phases of --epochs each; resume it with the saved "
                                    "--epochs {}",
                                    epochs, c.run.model.kind, phases, saved_epochs));
-  } else if (c.run.lr_schedule != "constant" && epochs != saved_epochs) {
-    // The schedule's learning rates are a function of the epoch count.
-    throw UsageError(fmt::format("--epochs {}: the run in {} follows a {} learning-rate schedule over {} epochs; resume it "
+  } else if ((c.run.lr_schedule != "constant" || c.run.noise_schedule != "constant") && epochs != saved_epochs) {
+    // The schedules' factors are a function of the epoch count.
+    const bool lr = c.run.lr_schedule != "constant";
+    throw UsageError(fmt::format("--epochs {}: the run in {} follows a {} {} schedule over {} epochs; resume it "
                                  "with the saved --epochs {}",
-                                 epochs, c.path, c.run.lr_schedule, saved_epochs, saved_epochs));
+                                 epochs, c.path, lr ? c.run.lr_schedule : c.run.noise_schedule,
+                                 lr ? "learning-rate" : "noise", saved_epochs, saved_epochs));
   } else {
     if (epochs < trained)
       throw UsageError(fmt::format("--epochs {}: the run in {} has trained {} epochs already", epochs, c.path, trained));

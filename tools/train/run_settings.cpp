@@ -23,6 +23,14 @@ bool is_one_of(const std::string& s, std::initializer_list<const char*> names) {
   return false;
 }
 
+const std::initializer_list<const char*> schedule_names = {"constant", "cosine", "linear"};
+
+models::Schedule schedule_of(const std::string& name) {
+  if (name == "cosine") return models::Schedule::cosine;
+  if (name == "linear") return models::Schedule::linear;
+  return models::Schedule::constant;
+}
+
 std::string join_sizes(const std::vector<int>& sizes, const char* sep) { return fmt::format("{}", fmt::join(sizes, sep)); }
 
 // A required field of a JSON object, with an error naming the file and the key path.
@@ -61,8 +69,10 @@ TrainFlags::TrainFlags(CLI::App& app) : app_(&app) {
   app.add_option("--loss", loss_, "reconstruction loss: bce | mse (default bce)");
   app.add_option("--optimiser,--optimizer", optimiser_, "sgd | adagrad | adam | adamw (default adagrad; vae, conv, upconv, convdae, catvae, aae adam)");
   app.add_option("--lr", lr_, "learning rate (default adagrad 0.01, adam/adamw 0.001, sgd 0.1)");
-  app.add_option("--lr-schedule", lr_schedule_, "constant | cosine: epoch e of E (per phase) at lr (1 + cos(pi e / E)) / 2 "
-                                                "(default constant)");
+  app.add_option("--lr-schedule", lr_schedule_, "constant | cosine | linear: epoch e of E (per phase) at lr (1 + cos(pi e / E)) / 2 "
+                                                "or lr (1 - e / E) (default constant)");
+  app.add_option("--noise-schedule", noise_schedule_, "constant | cosine | linear: the Gaussian input noise's std (--gaussian-noise, "
+                                                      "or --noise gaussian) times the same factors as --lr-schedule (default constant)");
   app.add_option("--momentum", momentum_, "sgd momentum (default 0)");
   app.add_option("--batch", raw_.batch, "minibatch size")->capture_default_str();
   app.add_option("--epochs", raw_.epochs, "epochs (per phase for sae); with --resume, the total to reach")
@@ -197,9 +207,18 @@ RunSettings TrainFlags::fresh_run() const {
     fail(fmt::format("--optimiser {}: expected sgd, adagrad, adam or adamw", run.optim.kind));
   run.optim.lr = given("--lr") ? lr_ : default_lr(run.optim.kind);
   if (given("--lr-schedule")) {
-    if (!is_one_of(lr_schedule_, {"constant", "cosine"}))
-      fail(fmt::format("--lr-schedule {}: expected constant or cosine", lr_schedule_));
+    if (!is_one_of(lr_schedule_, schedule_names))
+      fail(fmt::format("--lr-schedule {}: expected constant, cosine or linear", lr_schedule_));
     run.lr_schedule = lr_schedule_;
+  }
+  if (given("--noise-schedule")) {
+    if (!is_one_of(noise_schedule_, schedule_names))
+      fail(fmt::format("--noise-schedule {}: expected constant, cosine or linear", noise_schedule_));
+    if (noise_schedule_ != "constant" && !m.has_gaussian_noise())
+      fail(fmt::format("--noise-schedule {}: it scales Gaussian input noise, and this {} run has none (give "
+                       "--gaussian-noise S, or --noise gaussian for dae and convdae)",
+                       noise_schedule_, m.kind));
+    run.noise_schedule = noise_schedule_;
   }
   run.optim.grad_clamp = given("--grad-clamp") ? grad_clamp_ : models::default_grad_clamp(m.kind);
   if (!std::isfinite(run.optim.grad_clamp) || run.optim.grad_clamp < 0)
@@ -226,7 +245,7 @@ RunSettings TrainFlags::resumed_run(const RunSettings& saved, const std::string&
       {"--model", model_kind_, saved.model.kind},          {"--sizes", sizes_, saved.model.sizes},
       {"--activation", activation_, saved.model.activation}, {"--loss", loss_, saved.model.loss},
       {"--optimiser", optimiser_, saved.optim.kind},        {"--lr", lr_, saved.optim.lr},
-      {"--lr-schedule", lr_schedule_, saved.lr_schedule},
+      {"--lr-schedule", lr_schedule_, saved.lr_schedule},   {"--noise-schedule", noise_schedule_, saved.noise_schedule},
       {"--momentum", momentum_, saved.optim.momentum},      {"--batch", raw_.batch, saved.batch},
       {"--noise", noise_, saved.model.noise},               {"--noise-level", noise_level_, saved.model.noise_level},
       {"--lambda", lambda_, saved.model.lambda},            {"--rho", rho_, saved.model.rho},
@@ -325,6 +344,7 @@ nlohmann::json run_json(const RunSettings& run) {
             {"beta2", o.beta2},
             {"grad_clamp", o.grad_clamp}}},
           {"lr_schedule", run.lr_schedule},
+          {"noise_schedule", run.noise_schedule},
           {"batch", run.batch},
           {"epochs", run.epochs},
           {"seed", run.seed},
@@ -348,8 +368,11 @@ RunSettings run_from_json(const nlohmann::json& j, const std::string& origin) {
   run.optim.beta2 = field<double>(o, "beta2", origin, at);
   run.optim.grad_clamp = optional_field<double>(o, "grad_clamp", 0.0, origin, at);
   run.lr_schedule = optional_field<std::string>(j, "lr_schedule", "constant", origin, "");
-  if (run.lr_schedule != "constant" && run.lr_schedule != "cosine")
-    throw Error(fmt::format("{}: the saved learning-rate schedule '{}' is not constant or cosine", origin, run.lr_schedule));
+  if (!is_one_of(run.lr_schedule, schedule_names))
+    throw Error(fmt::format("{}: the saved learning-rate schedule '{}' is not constant, cosine or linear", origin, run.lr_schedule));
+  run.noise_schedule = optional_field<std::string>(j, "noise_schedule", "constant", origin, "");
+  if (!is_one_of(run.noise_schedule, schedule_names))
+    throw Error(fmt::format("{}: the saved noise schedule '{}' is not constant, cosine or linear", origin, run.noise_schedule));
   run.batch = field<int>(j, "batch", origin, "");
   run.epochs = field<int>(j, "epochs", origin, "");
   run.seed = field<uint64_t>(j, "seed", origin, "");
@@ -370,7 +393,8 @@ models::TrainConfig train_config(const RunSettings& run) {
   c.batch_size = run.batch;
   c.seed = run.seed;
   c.optim = run.optim;
-  c.lr_schedule = run.lr_schedule == "cosine" ? models::LrSchedule::cosine : models::LrSchedule::constant;
+  c.lr_schedule = schedule_of(run.lr_schedule);
+  c.noise_schedule = schedule_of(run.noise_schedule);
   return c;
 }
 
@@ -389,7 +413,7 @@ std::string describe_model(const models::ModelConfig& m) {
 std::vector<std::pair<std::string, std::string>> settings_rows(const RunSettings& run) {
   const models::ModelConfig& m = run.model;
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"model", describe_model(m)},
+      {"model", describe_model(m) + (run.noise_schedule != "constant" ? ", " + run.noise_schedule + " noise schedule" : "")},
       {"optimiser", fmt::format("{} lr {}{}{}", run.optim.kind, run.optim.lr,
                                 run.optim.momentum > 0 ? fmt::format(" momentum {}", run.optim.momentum) : "",
                                 run.optim.grad_clamp > 0 ? fmt::format(", gradients clamped to +-{}", run.optim.grad_clamp) : "")

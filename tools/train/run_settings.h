@@ -22,7 +22,8 @@ struct RunSettings {
   models::OptimConfig optim;
   int batch = 150;
   int epochs = 5;             // per phase (sae, and a model with a classifier head, have more than one)
-  std::string lr_schedule = "constant";  // constant | cosine (TrainConfig::lr_schedule)
+  std::string lr_schedule = "constant";     // constant | cosine | linear (TrainConfig::lr_schedule)
+  std::string noise_schedule = "constant";  // constant | cosine | linear (TrainConfig::noise_schedule)
   uint64_t seed = 0;          // initialisation, noise and shuffling
   int64_t limit = -1;         // training images used; -1: all
   // Where and how it runs: free to change between a run and its resumption.
@@ -54,7 +55,7 @@ class TrainFlags {
   RunSettings raw_;  // values as parsed (defaults where a flag is absent)
   std::string model_kind_ = "ae";
   std::vector<int> sizes_;
-  std::string activation_, loss_, optimiser_, noise_, lr_schedule_;
+  std::string activation_, loss_, optimiser_, noise_, lr_schedule_, noise_schedule_;
   double lr_ = 0, momentum_ = 0, noise_level_ = 0, lambda_ = 0, rho_ = 0, beta_ = 0, gaussian_noise_ = 0,
          grad_clamp_ = 0;
   bool tied_ = false;
