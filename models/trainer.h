@@ -46,9 +46,8 @@ struct TrainConfig {
   uint64_t seed = 0;           // shuffling (the model's seed keys init and noise)
   OptimConfig optim;
   // The phase optimiser's learning rate over each phase's epochs: constant (optim.lr
-  // throughout; on_epoch may still change it), or cosine: epoch e of E runs at
-  // optim.lr (1 + cos(pi e / E)) / 2 (cosine annealing without restarts, set before each epoch;
-  // a model's players keep optim.lr).
+  // throughout; on_epoch may still change it), or optim.lr times the cosine or linear factor of
+  // epoch e of E (set before each epoch; a model's players keep optim.lr).
   LrSchedule lr_schedule = LrSchedule::constant;
   // The model's Gaussian input noise (ModelConfig::gaussian_noise, or dae/convdae's noise =
   // gaussian) over each phase's epochs: its standard deviation times the schedule's factor, so

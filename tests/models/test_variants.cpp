@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <optional>
 
 #include "helpers.h"
 #include "models/aae.h"
@@ -93,27 +94,45 @@ TEST_CASE("the denoising autoencoder learns under every corruption", "[variants]
   }
 }
 
+namespace {
+
+// What a model's training input adds to 4 generated images (training_input(x) - x, step 0), with
+// the batch's noise scale fed `scale` where one is given (the trainer's noise schedule).
+std::vector<double> input_noise(const ModelConfig& c, std::optional<float> scale = std::nullopt) {
+  auto model = make_model(c, Device::cpu);
+  Graph g;
+  GraphParams p(g, model->params());
+  Batch b;
+  b.x = input(g, {4, dim}, "x");
+  b.step = constant(g, 0.0);
+  if (scale) b.noise_scale = input(g, {}, "scale");
+  Value noisy = model->training_input(p, b);
+  REQUIRE(noisy.valid());
+  Executor ex(compile({b.x, noisy}));
+  Generated d = generated_digits(4, dim);
+  std::copy(d.images.begin(), d.images.end(), ex.input(b.x).ptr<float>());
+  if (scale) ex.input(b.noise_scale).ptr<float>()[0] = *scale;
+  ex.run();
+  HostTensor clean = ex.read(b.x), got = ex.read(noisy);
+  std::vector<double> n(size_t(got.numel()));
+  for (int64_t i = 0; i < got.numel(); ++i) n[size_t(i)] = got.at(i) - clean.at(i);
+  return n;
+}
+
+double rms(const std::vector<double>& v) {
+  double sq = 0;
+  for (double x : v) sq += x * x;
+  return std::sqrt(sq / double(v.size()));
+}
+
+}  // namespace
+
 TEST_CASE("gaussian input noise (--gaussian-noise): any model trains on noisy inputs against the clean image", "[variants][noise]") {
   for (const char* k : {"ae", "deep", "vae"}) {
     INFO(k);
     ModelConfig c = kind(k, std::string(k) == "ae" ? std::vector<int>{dim, 16} : std::vector<int>{dim, 32, 8});
     c.gaussian_noise = 0.3;
-    auto model = make_model(c, Device::cpu);
-    Graph g;
-    GraphParams p(g, model->params());
-    Batch b;
-    b.x = input(g, {4, dim}, "x");
-    b.step = constant(g, 0.0);
-    Value noisy = model->training_input(p, b);
-    REQUIRE(noisy.valid());
-    Executor ex(compile({b.x, noisy}));
-    Generated d = generated_digits(4, dim);
-    std::copy(d.images.begin(), d.images.end(), ex.input(b.x).ptr<float>());
-    ex.run();
-    HostTensor clean = ex.read(b.x), got = ex.read(noisy);
-    double sq = 0;  // the noise's empirical variance
-    for (int64_t i = 0; i < got.numel(); ++i) sq += (got.at(i) - clean.at(i)) * (got.at(i) - clean.at(i));
-    CHECK(std::sqrt(sq / double(got.numel())) == Approx(0.3).epsilon(0.15));
+    CHECK(rms(input_noise(c)) == Approx(0.3).epsilon(0.15));  // the noise's empirical std
   }
   ModelConfig c = kind("ae", {dim, 16});
   c.gaussian_noise = 0.2;
@@ -137,33 +156,12 @@ TEST_CASE("a noise scale (the trainer's noise schedule) multiplies the Gaussian 
   CHECK_FALSE(kind("deep", {dim, 32, 8}).has_gaussian_noise());
   for (const ModelConfig& c : {ae, dae}) {
     INFO(c.kind);
-    auto model = make_model(c, Device::cpu);
-    Graph g;
-    GraphParams p(g, model->params());
-    Batch b;
-    b.x = input(g, {4, dim}, "x");
-    b.step = constant(g, 0.0);
-    b.noise_scale = input(g, {}, "scale");
-    Value noisy = model->training_input(p, b);
-    Executor ex(compile({b.x, noisy}));
-    Generated d = generated_digits(4, dim);
-    std::copy(d.images.begin(), d.images.end(), ex.input(b.x).ptr<float>());
-    auto noise_at = [&](float scale) {
-      ex.input(b.noise_scale).ptr<float>()[0] = scale;
-      ex.run();
-      HostTensor clean = ex.read(b.x), got = ex.read(noisy);
-      std::vector<double> n(size_t(got.numel()));
-      for (int64_t i = 0; i < got.numel(); ++i) n[size_t(i)] = got.at(i) - clean.at(i);
-      return n;
-    };
-    const std::vector<double> full = noise_at(1.0f), half = noise_at(0.5f), none = noise_at(0.0f);
-    double sq = 0;
+    const std::vector<double> full = input_noise(c, 1.0f), half = input_noise(c, 0.5f), none = input_noise(c, 0.0f);
     for (size_t i = 0; i < full.size(); ++i) {
-      sq += full[i] * full[i];
       CHECK(half[i] == Approx(0.5 * full[i]).margin(1e-6));  // the same draws, half as large
       CHECK(none[i] == 0.0);                                  // scale 0: the clean image itself
     }
-    CHECK(std::sqrt(sq / double(full.size())) == Approx(0.3).epsilon(0.15));
+    CHECK(rms(full) == Approx(0.3).epsilon(0.15));
   }
 }
 

@@ -45,6 +45,13 @@ double checkpoint_scalar(const std::string& path, const std::string& name) {
   return v;
 }
 
+// n 16-pixel images in [0, 1] for the in-process trainers (a fixed pattern, not digits).
+std::vector<float> patterned_images(int64_t n) {
+  std::vector<float> images(size_t(n) * 16);
+  for (size_t i = 0; i < images.size(); ++i) images[i] = float((i * 7919) % 101) / 100.0f;
+  return images;
+}
+
 }  // namespace
 
 TEST_CASE("scheduled_lr: cosine annealing per epoch of a phase, constant by default") {
@@ -77,8 +84,7 @@ TEST_CASE("a noise schedule anneals the Gaussian input noise epoch by epoch, and
   // 512 random images, the model frozen (lr 0): each epoch's training loss is the objective at
   // that epoch's noise, which grows with its std (noise this loud swamps the images). Linear over
   // 4 epochs: 1.0, 0.75, 0.5, 0.25 times gaussian_noise.
-  std::vector<float> images(512 * 16);
-  for (size_t i = 0; i < images.size(); ++i) images[i] = float((i * 7919) % 101) / 100.0f;
+  const std::vector<float> images = patterned_images(512);
   const models::DataView data{images.data(), 512, 16, nullptr};
   models::ModelConfig mc;
   mc.kind = "ae";
@@ -118,8 +124,7 @@ TEST_CASE("a noise schedule anneals the Gaussian input noise epoch by epoch, and
 
 TEST_CASE("a cosine schedule resumed from a saved state continues exactly", "[resume]") {
   // 40 random images; the trainer in-process, saved after 2 of 4 epochs and loaded into a fresh one.
-  std::vector<float> images(40 * 16);
-  for (size_t i = 0; i < images.size(); ++i) images[i] = float((i * 7919) % 101) / 100.0f;
+  const std::vector<float> images = patterned_images(40);
   const models::DataView data{images.data(), 40, 16, nullptr};
   models::ModelConfig mc;
   mc.kind = "ae";
