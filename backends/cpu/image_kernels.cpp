@@ -175,6 +175,16 @@ inline Vec<T> load(const T* p) {
 }
 template <class T>
 inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof v); }
+// Keeps a loaded vector in a register: without it GCC folds the load into each FMA that reads
+// it, and an unaligned load read by OB products costs OB loads (which split cache lines).
+template <class V>
+inline void in_register(V& v) {
+#ifdef __AVX512F__
+  asm("" : "+v"(v));
+#else
+  (void)v;
+#endif
+}
 
 // out[o, k] = sum_{s, t} k[o, s, t] padded[s, k + tap_offset(t)] for outputs o0 .. o0 + OB - 1, with
 // tap t = (u, v) at offset u wp + v. A register block of OB outputs x 32 positions accumulates
@@ -216,34 +226,38 @@ void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const
 
 // k[o, s, u, v] += sum_{n, i} g_n[o, i] padded_n[s, i + u wp + v] over `images` images (their padded
 // planes `image_stride` apart, their maps `map_stride` apart; g on the padded width, zero past
-// ow): for OB outputs (1 or 2) and one source at a time, every tap's partial sums in one vector
+// ow): for OB outputs and one source at a time, every tap's partial sums in one vector
 // each (registers) over all the images, then each tap's lanes added in order.
-template <int OB, int TAPS, class T>
+template <int OB, int KH, int KW, class T>
 void correlate_filters_block(const FlatPlanes& f, const T* __restrict padded, int64_t image_stride, int64_t s,
                              const T* __restrict g, int64_t map_stride, int64_t images, int64_t o, int64_t sources,
-                             const int64_t* offset, T* __restrict k) {
+                             T* __restrict k) {
   constexpr int64_t lanes = vec_lanes<T>;
-  const int64_t len = f.out_len();
-  Vec<T> acc[OB][TAPS];
+  const int64_t len = f.out_len(), wp = f.wp();
+  Vec<T> acc[OB][KH * KW];
   for (int ob = 0; ob < OB; ++ob)
-    for (int t = 0; t < TAPS; ++t) acc[ob][t] = Vec<T>{};
+    for (int t = 0; t < KH * KW; ++t) acc[ob][t] = Vec<T>{};
   for (int64_t n = 0; n < images; ++n) {
-    const T* xs = padded + n * image_stride + s * f.stride();
-    const T* gn = g + n * map_stride;
+    // One pointer per filter row; the column is a constant displacement (KH, not KH x KW, registers).
+    const T* row[KH];
+    for (int u = 0; u < KH; ++u) row[u] = padded + n * image_stride + s * f.stride() + u * wp;
+    const T* gn = g + n * map_stride + o * len;
     for (int64_t i0 = 0; i0 < len; i0 += lanes) {
       Vec<T> gv[OB];
-      for (int ob = 0; ob < OB; ++ob) gv[ob] = load(gn + (o + ob) * len + i0);
-      for (int t = 0; t < TAPS; ++t) {
-        const Vec<T> x = load(xs + offset[t] + i0);
-        for (int ob = 0; ob < OB; ++ob) acc[ob][t] += gv[ob] * x;
-      }
+      for (int ob = 0; ob < OB; ++ob) gv[ob] = load(gn + ob * len + i0);
+      for (int u = 0; u < KH; ++u)
+        for (int v = 0; v < KW; ++v) {
+          Vec<T> x = load(row[u] + v + i0);
+          in_register(x);
+          for (int ob = 0; ob < OB; ++ob) acc[ob][u * KW + v] += gv[ob] * x;
+        }
     }
   }
   for (int ob = 0; ob < OB; ++ob)
-    for (int t = 0; t < TAPS; ++t) {
+    for (int t = 0; t < KH * KW; ++t) {
       T total = 0;
       for (int64_t l = 0; l < lanes; ++l) total += acc[ob][t][l];
-      k[((o + ob) * sources + s) * TAPS + t] += total;
+      k[((o + ob) * sources + s) * KH * KW + t] += total;
     }
 }
 
@@ -256,16 +270,16 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
   int64_t offset[max_direct_taps];
   for (int64_t t = 0; t < taps; ++t) offset[t] = tap_offset(f, t);
   int64_t o = 0;
-  auto blocks = [&]<int TAPS>() {
-    for (; o + 2 <= outs; o += 2)
+  // OB outputs at a time while OB fit, then fewer: OB x TAPS accumulators (27 or 24 of the 32
+  // vector registers for the widest block) per tap's load of the image.
+  auto blocks = [&]<int OB, int KH, int KW>(auto self) {
+    for (; o + OB <= outs; o += OB)
       for (int64_t s = 0; s < sources; ++s)
-        correlate_filters_block<2, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset, k);
-    for (; o < outs; ++o)
-      for (int64_t s = 0; s < sources; ++s)
-        correlate_filters_block<1, TAPS>(f, padded, image_stride, s, g, map_stride, images, o, sources, offset, k);
+        correlate_filters_block<OB, KH, KW>(f, padded, image_stride, s, g, map_stride, images, o, sources, k);
+    if constexpr (OB > 1) self.template operator()<OB - 1, KH, KW>(self);
   };
-  if (taps == 9) blocks.template operator()<9>();  // 3x3 filters
-  if (taps == 4) blocks.template operator()<4>();  // 4x4 filters at stride 2, as phases (below)
+  if (f.kh == 3 && f.kw == 3) blocks.template operator()<3, 3, 3>(blocks);  // 3x3 filters
+  if (f.kh == 2 && f.kw == 2) blocks.template operator()<6, 2, 2>(blocks);  // 4x4 filters at stride 2, as phases (below)
   for (; o < outs; ++o)
     for (int64_t s = 0; s < sources; ++s)
       for (int64_t t = 0; t < taps; ++t) {
