@@ -187,32 +187,47 @@ inline void in_register(V& v) {
 }
 
 // out[o, k] = sum_{s, t} k[o, s, t] padded[s, k + tap_offset(t)] for outputs o0 .. o0 + OB - 1, with
-// tap t = (u, v) at offset u wp + v. A register block of OB outputs x 32 positions accumulates
-// over every source and tap before it is stored; each sum runs over s, then u, then v.
-template <int OB, class T>
-void correlate_block(const FlatPlanes& f, const T* __restrict padded, int64_t sources, const T* __restrict k,
-                     const int64_t* offset, int64_t o0, T* __restrict out) {
-  constexpr int64_t lanes = vec_lanes<T>, nv = flat_block / lanes;
+// tap t = (u, v) at offset u wp + v. A register block of OB outputs x NV vectors of positions
+// from i0 accumulates over every source and tap before it is stored; each sum runs over s, then
+// u, then v.
+template <int OB, int NV, class T>
+void correlate_span(const FlatPlanes& f, const T* __restrict padded, int64_t sources, const T* __restrict k,
+                    const int64_t* offset, int64_t o0, int64_t i0, T* __restrict out) {
+  constexpr int64_t lanes = vec_lanes<T>;
   const int64_t taps = f.kh * f.kw, len = f.out_len();
-  for (int64_t i0 = 0; i0 < len; i0 += flat_block) {
-    Vec<T> acc[OB][nv];
-    for (int ob = 0; ob < OB; ++ob)
-      for (int64_t n = 0; n < nv; ++n) acc[ob][n] = Vec<T>{};
-    for (int64_t s = 0; s < sources; ++s) {
-      const T* xs = padded + s * f.stride() + i0;
-      const T* ks = k + (o0 * sources + s) * taps;
-      for (int64_t t = 0; t < taps; ++t) {  // (a loop over u and v here ran 1.4-2x slower)
-        Vec<T> x[nv];
-        for (int64_t n = 0; n < nv; ++n) x[n] = load(xs + offset[t] + n * lanes);
-        for (int ob = 0; ob < OB; ++ob) {
-          const T wv = ks[ob * sources * taps + t];
-          for (int64_t n = 0; n < nv; ++n) acc[ob][n] += wv * x[n];
-        }
+  Vec<T> acc[OB][NV];
+  for (int ob = 0; ob < OB; ++ob)
+    for (int n = 0; n < NV; ++n) acc[ob][n] = Vec<T>{};
+  for (int64_t s = 0; s < sources; ++s) {
+    const T* xs = padded + s * f.stride() + i0;
+    const T* ks = k + (o0 * sources + s) * taps;
+    for (int64_t t = 0; t < taps; ++t) {  // (a loop over u and v here ran 1.4-2x slower)
+      Vec<T> x[NV];
+      for (int n = 0; n < NV; ++n) {
+        x[n] = load(xs + offset[t] + n * lanes);
+        in_register(x[n]);
+      }
+      for (int ob = 0; ob < OB; ++ob) {
+        const T wv = ks[ob * sources * taps + t];
+        for (int n = 0; n < NV; ++n) acc[ob][n] += wv * x[n];
       }
     }
-    for (int ob = 0; ob < OB; ++ob)
-      for (int64_t n = 0; n < nv; ++n) store(out + (o0 + ob) * len + i0 + n * lanes, acc[ob][n]);
   }
+  for (int ob = 0; ob < OB; ++ob)
+    for (int n = 0; n < NV; ++n) store(out + (o0 + ob) * len + i0 + n * lanes, acc[ob][n]);
+}
+
+// OB outputs over the whole plane: spans of 64 positions (float; 6 x 4 accumulators and the 4
+// image vectors fill 28 of the 32 vector registers), then of the 32 the length is a multiple of.
+template <int OB, class T>
+void correlate_block(const FlatPlanes& f, const T* padded, int64_t sources, const T* k, const int64_t* offset,
+                     int64_t o0, T* out) {
+  constexpr int nv = int(flat_block / vec_lanes<T>), wide = sizeof(T) == 4 ? 2 * nv : nv;
+  const int64_t len = f.out_len();
+  int64_t i0 = 0;
+  for (; i0 + wide * vec_lanes<T> <= len; i0 += wide * vec_lanes<T>)
+    correlate_span<OB, wide>(f, padded, sources, k, offset, o0, i0, out);
+  for (; i0 < len; i0 += flat_block) correlate_span<OB, nv>(f, padded, sources, k, offset, o0, i0, out);
 }
 
 template <class T>
@@ -220,8 +235,11 @@ void correlate_flat(const FlatPlanes& f, const T* padded, int64_t sources, const
   int64_t offset[max_direct_taps];
   for (int64_t t = 0; t < f.kh * f.kw; ++t) offset[t] = tap_offset(f, t);
   int64_t o = 0;
-  for (; o + 4 <= outs; o += 4) correlate_block<4>(f, padded, sources, k, offset, o, out);
-  for (; o < outs; ++o) correlate_block<1>(f, padded, sources, k, offset, o, out);
+  auto blocks = [&]<int OB>(auto self) {  // 6 outputs at a time while 6 fit, then fewer
+    for (; o + OB <= outs; o += OB) correlate_block<OB>(f, padded, sources, k, offset, o, out);
+    if constexpr (OB > 1) self.template operator()<OB - 1>(self);
+  };
+  blocks.template operator()<6>(blocks);
 }
 
 // k[o, s, u, v] += sum_{n, i} g_n[o, i] padded_n[s, i + u wp + v] over `images` images (their padded
