@@ -27,6 +27,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "backends/cpu/kernels.h"
@@ -578,7 +579,7 @@ struct WindowBounds {
 // The arg-max of one window: the first largest key in row-major order; a NaN wins over numbers
 // (as in any max that propagates NaN). Padding is never chosen: every window holds a real pixel.
 template <class T>
-inline bool takes(T k, T top) { return k > top || (k != k && top == top); }
+inline bool takes(T k, T top) { return (k > top) | ((k != k) & (top == top)); }
 
 template <class T>
 int64_t window_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys,
@@ -595,44 +596,101 @@ int64_t window_argmax(const PoolGeometry& g, const WindowBounds& rows, const Win
   return best;
 }
 
-// 2x2 windows at stride 2 (every pool of the conv models) do not overlap, and those whose four
-// pixels lie inside the image read them directly: rows a = 2 i - pad and a + 1, columns
-// c = 2 j - pad and c + 1. Their arg-max is coded 0..3 in row-major order (the same choice as
-// window_argmax), and the loops over a row of them vectorise. [j0, j1): those windows of row i,
-// empty unless both rows are inside.
-struct Pairs {
-  int64_t a, j0, j1;
-};
-inline Pairs pairs_of(const PoolGeometry& g, int64_t i) {
-  if (g.kernel != 2 || g.stride != 2 || g.w < 2) return {0, 0, 0};
-  const int64_t a = 2 * i - g.pad;
-  if (a < 0 || a + 1 >= g.h) return {a, 0, 0};
-  return {a, (g.pad + 1) / 2, std::min(g.ow, (g.w + g.pad) / 2)};
-}
-// Every load is unconditional and every choice a select, so that the loops vectorise (GCC 12 does
-// only with the code kept in T itself, and the value chosen alongside the key, not afterwards).
+// ---- 2x2 windows at stride 2 (every pool of the conv models), vectorised ----
+// Such windows do not overlap. Window (i, j) reads image rows a = 2 i - pad and a + 1, columns
+// 2 j - pad and 2 j - pad + 1. A vector of windows j0 .. j0 + lanes - 1 loads the two rows' 2 lanes
+// pixels from column 2 j0 - pad and splits them by column parity; a mask per lane says which of
+// the four pixels lie inside the image. Every window then takes its arg-max as window_argmax does
+// (the first pixel inside, then each later one that `takes` it, in row-major order) with vector
+// compares and selects: nothing branches on the data, whose comparisons no predictor guesses. The
+// arg-max is coded 0..3 in that order. Loads may read pixels of the neighbouring rows or planes
+// (masked out); near the tensor's ends they go one at a time.
 template <class T>
-inline T argmax4(const T* ka, const T* kb, int64_t c) {
-  const T k1 = ka[c + 1], k2 = kb[c], k3 = kb[c + 1];
-  T top = ka[c], at = 0;
-  bool t = takes(k1, top);
-  top = t ? k1 : top;
-  at = t ? T(1) : at;
-  t = takes(k2, top);
-  top = t ? k2 : top;
-  at = t ? T(2) : at;
-  return takes(k3, top) ? T(3) : at;
+struct MaskOf;
+template <>
+struct MaskOf<float> {
+  typedef int32_t type __attribute__((vector_size(64)));
+};
+template <>
+struct MaskOf<double> {
+  typedef int64_t type __attribute__((vector_size(64)));
+};
+template <class T>
+using Mask = typename MaskOf<T>::type;
+template <class T>
+using MaskInt = std::remove_reference_t<decltype(Mask<T>{}[0])>;
+
+// Even and odd lanes of the 2 lanes values a, b; and back.
+template <class V, size_t... I>
+V evens(V a, V b, std::index_sequence<I...>) { return __builtin_shufflevector(a, b, (2 * I)...); }
+template <class V, size_t... I>
+V odds(V a, V b, std::index_sequence<I...>) { return __builtin_shufflevector(a, b, (2 * I + 1)...); }
+template <class V, size_t... I>
+V interleave_low(V e, V o, std::index_sequence<I...>) {
+  return __builtin_shufflevector(e, o, (I / 2 + (I % 2) * sizeof...(I))...);
+}
+template <class V, size_t... I>
+V interleave_high(V e, V o, std::index_sequence<I...>) {
+  return __builtin_shufflevector(e, o, ((I + sizeof...(I)) / 2 + (I % 2) * sizeof...(I))...);
 }
 
-// Calls edge(j, arg-max position) for the windows of row i outside [pairs.j0, pairs.j1).
-template <class T, class F>
-void edge_windows(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys,
-                  int64_t i, const Pairs& pairs, F edge) {
-  for (int64_t j = 0; j < g.ow; ++j) {
-    if (j == pairs.j0 && pairs.j1 > pairs.j0) j = pairs.j1;
-    if (j < g.ow) edge(j, window_argmax(g, rows, cols, keys, i, j));
+constexpr int64_t pair_row_max = 128;  // windows a row on this path (its row buffers live on the stack)
+
+bool pairs_vectorised(const PoolGeometry& g) { return g.kernel == 2 && g.stride == 2 && g.ow <= pair_row_max; }
+
+template <class T>
+struct PairWindows {
+  static constexpr int64_t lanes = vec_lanes<T>;
+  using Lanes = std::make_index_sequence<size_t(lanes)>;
+  const PoolGeometry& g;
+  int64_t total, len;                               // the tensor's elements; ow in whole vectors
+  alignas(64) MaskInt<T> inside[2][pair_row_max];  // window j's even, odd column inside the image
+
+  explicit PairWindows(const PoolGeometry& geometry)
+      : g(geometry), total(g.planes * g.h * g.w), len((g.ow + lanes - 1) / lanes * lanes) {
+    for (int64_t j = 0; j < len; ++j)
+      for (int64_t q = 0; q < 2; ++q) {
+        const int64_t col = 2 * j - g.pad + q;
+        inside[q][j] = j < g.ow && col >= 0 && col < g.w ? MaskInt<T>(-1) : MaskInt<T>(0);
+      }
   }
-}
+  // Row `row` of plane p, the windows from j0: its pixels in even and odd columns (zeros outside).
+  void read(const T* x, int64_t p, int64_t row, int64_t j0, Vec<T>& even, Vec<T>& odd) const {
+    even = odd = Vec<T>{};
+    if (row < 0 || row >= g.h) return;
+    const int64_t at = (p * g.h + row) * g.w + 2 * j0 - g.pad;
+    if (at >= 0 && at + 2 * lanes <= total) {
+      const Vec<T> a = load(x + at), b = load(x + at + lanes);
+      even = evens(a, b, Lanes{});
+      odd = odds(a, b, Lanes{});
+      return;
+    }
+    for (int64_t l = 0; l < lanes; ++l) {
+      if (at + 2 * l >= 0 && at + 2 * l < total) even[l] = x[at + 2 * l];
+      if (at + 2 * l + 1 >= 0 && at + 2 * l + 1 < total) odd[l] = x[at + 2 * l + 1];
+    }
+  }
+  void read_windows(const T* x, int64_t p, int64_t i, int64_t j0, Vec<T> (&v)[4]) const {
+    read(x, p, 2 * i - g.pad, j0, v[0], v[1]);
+    read(x, p, 2 * i - g.pad + 1, j0, v[2], v[3]);
+  }
+  Mask<T> argmax(int64_t i, int64_t j0, const Vec<T> (&k)[4]) const {
+    const MaskInt<T> ra = 2 * i - g.pad >= 0 ? -1 : 0, rb = 2 * i - g.pad + 1 < g.h ? -1 : 0;
+    Mask<T> ce, co;
+    std::memcpy(&ce, inside[0] + j0, sizeof ce);
+    std::memcpy(&co, inside[1] + j0, sizeof co);
+    const Mask<T> in[4] = {ce & ra, co & ra, ce & rb, co & rb};
+    Vec<T> top = k[0];
+    Mask<T> at = Mask<T>{}, have = in[0];
+    for (int q = 1; q < 4; ++q) {
+      const Mask<T> t = in[q] & (~have | (k[q] > top) | ((k[q] != k[q]) & (top == top)));
+      top = t ? k[q] : top;
+      at = t ? Mask<T>{} + q : at;
+      have |= in[q];
+    }
+    return at;
+  }
+};
 
 template <class T>
 void max_pool(const KernelCall& c) {
@@ -641,27 +699,29 @@ void max_pool(const KernelCall& c) {
   const T *keys = c.in[0].ptr<T>(), *values = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
   const int64_t plane = g.h * g.w;
+  const bool pairs = pairs_vectorised(g), same = keys == values;
 #pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
-    const T *k = keys + p * plane, *v = values + p * plane;
+    if (!pairs) {
+      for (int64_t i = 0; i < g.oh; ++i)
+        for (int64_t j = 0; j < g.ow; ++j)
+          out[(p * g.oh + i) * g.ow + j] = values[p * plane + window_argmax(g, rows, cols, keys + p * plane, i, j)];
+      continue;
+    }
+    const PairWindows<T> w(g);
+    alignas(64) T o[pair_row_max];
     for (int64_t i = 0; i < g.oh; ++i) {
-      T* __restrict o = out + (p * g.oh + i) * g.ow;
-      const Pairs pr = pairs_of(g, i);
-      edge_windows(g, rows, cols, k, i, pr, [&](int64_t j, int64_t at) { o[j] = v[at]; });
-      if (pr.j1 <= pr.j0) continue;
-      const T *ka = k + pr.a * g.w - g.pad, *kb = ka + g.w, *va = v + pr.a * g.w - g.pad, *vb = va + g.w;
-      for (int64_t j = pr.j0; j < pr.j1; ++j) {  // argmax4, with the value carried along
-        const int64_t q = 2 * j;
-        const T k1 = ka[q + 1], k2 = kb[q], k3 = kb[q + 1], v1 = va[q + 1], v2 = vb[q], v3 = vb[q + 1];
-        T top = ka[q], value = va[q];
-        bool t = takes(k1, top);
-        top = t ? k1 : top;
-        value = t ? v1 : value;
-        t = takes(k2, top);
-        top = t ? k2 : top;
-        value = t ? v2 : value;
-        o[j] = takes(k3, top) ? v3 : value;
+      for (int64_t j0 = 0; j0 < w.len; j0 += w.lanes) {
+        Vec<T> k[4], v[4];
+        w.read_windows(keys, p, i, j0, k);
+        const Mask<T> at = w.argmax(i, j0, k);
+        if (!same) w.read_windows(values, p, i, j0, v);
+        const Vec<T>(&vv)[4] = same ? k : v;
+        Vec<T> r = vv[0];
+        for (int q = 1; q < 4; ++q) r = at == q ? vv[q] : r;
+        store(o + j0, r);
       }
+      std::copy(o, o + g.ow, out + (p * g.oh + i) * g.ow);
     }
   }
 }
@@ -673,21 +733,37 @@ void max_unpool(const KernelCall& c) {
   const T *keys = c.in[0].ptr<T>(), *grad = c.in[1].ptr<T>();
   T* out = c.out.ptr<T>();
   const int64_t plane = g.h * g.w;
+  const bool pairs = pairs_vectorised(g);
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
     T* op = out + p * plane;
-    const T* k = keys + p * plane;
     std::fill(op, op + plane, T(0));
+    if (!pairs) {
+      for (int64_t i = 0; i < g.oh; ++i)
+        for (int64_t j = 0; j < g.ow; ++j)
+          op[window_argmax(g, rows, cols, keys + p * plane, i, j)] += grad[(p * g.oh + i) * g.ow + j];
+      continue;
+    }
+    const PairWindows<T> w(g);
+    using Lanes = typename PairWindows<T>::Lanes;
+    alignas(64) T gi[pair_row_max] = {}, pix[2][2 * pair_row_max];  // g's row i; rows a, b from column -pad
+    const int64_t cols_out = std::min(g.w, 2 * g.ow - g.pad);         // the columns some window covers
     for (int64_t i = 0; i < g.oh; ++i) {
-      const T* gi = grad + (p * g.oh + i) * g.ow;
-      const Pairs pr = pairs_of(g, i);
-      edge_windows(g, rows, cols, k, i, pr, [&](int64_t j, int64_t at) { op[at] += gi[j]; });
-      if (pr.j1 <= pr.j0) continue;
-      const T *ka = k + pr.a * g.w - g.pad, *kb = ka + g.w;
-      T* oa = op + pr.a * g.w - g.pad;
-      for (int64_t j = pr.j0; j < pr.j1; ++j) {  // a scatter into the zeroed plane: fewer stores than writing all four
-        const int at = int(argmax4(ka, kb, 2 * j));
-        oa[(at >> 1) * g.w + 2 * j + (at & 1)] += gi[j];
+      std::copy(grad + (p * g.oh + i) * g.ow, grad + (p * g.oh + i + 1) * g.ow, gi);
+      for (int64_t j0 = 0; j0 < w.len; j0 += w.lanes) {
+        Vec<T> k[4];
+        w.read_windows(keys, p, i, j0, k);
+        const Mask<T> at = w.argmax(i, j0, k);
+        const Vec<T> gv = load(gi + j0);
+        for (int half = 0; half < 2; ++half) {
+          const Vec<T> e = at == 2 * half ? gv : Vec<T>{}, o = at == 2 * half + 1 ? gv : Vec<T>{};
+          store(pix[half] + 2 * j0, interleave_low(e, o, Lanes{}));
+          store(pix[half] + 2 * j0 + w.lanes, interleave_high(e, o, Lanes{}));
+        }
+      }
+      for (int half = 0; half < 2; ++half) {  // the windows' rows back into the image
+        const int64_t row = 2 * i - g.pad + half;
+        if (row >= 0 && row < g.h) std::copy(pix[half] + g.pad, pix[half] + g.pad + cols_out, op + row * g.w);
       }
     }
   }
