@@ -316,13 +316,15 @@ void correlate_flat_filters(const FlatPlanes& f, const T* __restrict padded, int
 }
 
 // The direct loops beat unfolding + OpenBLAS on every stride-1 layer of the conv models but the
-// ones that read a single channel (the first layer, whose unfolded image is just 9 rows): the
-// products there are too thin for OpenBLAS (K = 8..32 channels) and the unfolded copy costs more
-// than the arithmetic (measured per layer: docs/benchmarks.md). Padding must stay below the
-// filter size, so that the transpose's padding kh - 1 - p is not negative.
+// forward and input-gradient products of those that read a single channel (the first layer, whose
+// unfolded image is just 9 rows); the filter gradient of that layer runs direct too. The products
+// are too thin for OpenBLAS (K = 8..32 channels) and the unfolded copy costs more than the
+// arithmetic (measured per layer: docs/benchmarks.md). Padding must stay below the filter size,
+// so that the transpose's padding kh - 1 - p is not negative.
 std::atomic<bool> direct_allowed{true};
-bool runs_direct(const ConvGeometry& g) {
-  return direct_allowed && g.stride == 1 && g.pad < g.kh && g.pad < g.kw && g.c > 1 && g.kh * g.kw <= max_direct_taps;
+bool runs_direct(const ConvGeometry& g, bool filter_gradient = false) {
+  return direct_allowed && g.stride == 1 && g.pad < g.kh && g.pad < g.kw && (g.c > 1 || filter_gradient) &&
+         g.kh * g.kw <= max_direct_taps;
 }
 
 // ---- Strided convolutions as stride-1 ones over phase planes ----
@@ -502,7 +504,7 @@ void filter_grad(const KernelCall& c) {
     return;
   }
   T* partial = scratch<T, 1>(size_t(groups * size));
-  const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
+  const bool identity = unfold_is_identity(g), direct = runs_direct(g, true), phased = runs_phases(g);
   const Phases P = phases_of(g);
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t k = 0; k < groups; ++k) {
