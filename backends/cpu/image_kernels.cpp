@@ -119,6 +119,21 @@ void fill_rows(T* out, int64_t rows, int64_t len, const T* bias) {
   for (int64_t r = 0; r < rows; ++r) std::fill(out + r * len, out + (r + 1) * len, bias ? bias[r] : T(0));
 }
 
+// out[p, i, j] = bias[p] (or 0) + flat[p, i wp + j]: the h x w corner of each of `planes` planes
+// computed on a padded width wp, `plane_len` apart, written once.
+template <class T>
+void crop_planes(const T* flat, int64_t plane_len, int64_t wp, int64_t planes, int64_t h, int64_t w, const T* bias,
+                 T* out) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const T b = bias ? bias[p] : T(0);
+    for (int64_t i = 0; i < h; ++i) {
+      const T* __restrict src = flat + p * plane_len + i * wp;
+      T* __restrict dst = out + (p * h + i) * w;
+      for (int64_t j = 0; j < w; ++j) dst[j] = b + src[j];
+    }
+  }
+}
+
 // ---- Direct convolutions: stride 1, few channels ----
 // Every source plane is copied zero-padded into a flat buffer of width wp (plus kw spare zeros),
 // so that filter tap (u, v) of output position k = i wp + j reads padded position k + u wp + v:
@@ -408,31 +423,25 @@ void conv2d(const KernelCall& c) {
       T* flat = planes + P.planes(g.c) * fp.stride();
       phase_planes(g, P, fp, xn, planes);
       correlate_flat(fp, planes, P.planes(g.c), kp, flat, g.f);
-      for (int64_t f = 0; f < g.f; ++f)
-        for (int64_t i = 0; i < g.oh; ++i)
-          for (int64_t j = 0; j < g.ow; ++j)
-            yn[(f * g.oh + i) * g.ow + j] = (b ? b[f] : T(0)) + flat[f * fp.out_len() + i * fp.wp() + j];
+      crop_planes(flat, fp.out_len(), fp.wp(), g.f, g.oh, g.ow, b, yn);
+      continue;
+    }
+    if (direct) {  // correlate_flat writes every position of flat
+      const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
+      T* padded = scratch<T>(size_t(g.c * fp.stride() + g.f * fp.out_len()));
+      T* flat = padded + g.c * fp.stride();
+      pad_planes(fp, xn, g.c, padded);
+      correlate_flat(fp, padded, g.c, w, flat, g.f);
+      crop_planes(flat, fp.out_len(), fp.wp(), g.f, g.oh, g.ow, b, yn);
       continue;
     }
     const T* cols = xn;
-    if (!identity && !direct) {
+    if (!identity) {
       T* buf = scratch<T>(size_t(g.patch() * g.map_plane()));
       unfold(g, xn, buf);
       cols = buf;
     }
     fill_rows(yn, g.f, g.map_plane(), b);
-    if (direct) {
-      const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
-      T* padded = scratch<T>(size_t(g.c * fp.stride() + g.f * fp.out_len()));
-      T* flat = padded + g.c * fp.stride();
-      pad_planes(fp, xn, g.c, padded);
-      std::fill(flat, flat + g.f * fp.out_len(), T(0));
-      correlate_flat(fp, padded, g.c, w, flat, g.f);
-      for (int64_t f = 0; f < g.f; ++f)
-        for (int64_t i = 0; i < g.oh; ++i)
-          for (int64_t j = 0; j < g.ow; ++j) yn[(f * g.oh + i) * g.ow + j] += flat[f * fp.out_len() + i * fp.wp() + j];
-      continue;
-    }
     gemm(false, false, g.f, g.map_plane(), g.patch(), w, g.patch(), cols, g.map_plane(), T(1), yn, g.map_plane());
   }
 }
@@ -449,6 +458,15 @@ void conv_transpose2d(const KernelCall& c) {
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();
     T* xn = x + n * g.c * g.image_plane();
+    if (direct) {  // correlate_flat writes every position of flat
+      const FlatPlanes fp{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw};
+      T* padded = scratch<T>(size_t(g.f * fp.stride() + g.c * fp.out_len()));
+      T* flat = padded + g.f * fp.stride();
+      pad_planes(fp, yn, g.f, padded);
+      correlate_flat(fp, padded, g.f, kp, flat, g.c);
+      crop_planes(flat, fp.out_len(), fp.wp(), g.c, g.h, g.w, b, xn);
+      continue;
+    }
     fill_rows(xn, g.c, g.image_plane(), b);
     if (phased) {  // each phase plane of the padded image is a stride-1 transpose of the map
       const FlatPlanes fp{g.oh, g.ow, P.ka - 1, P.kb - 1, P.ka, P.kb};
@@ -466,18 +484,6 @@ void conv_transpose2d(const KernelCall& c) {
               xn[(ch * g.h + i) * g.w + j] += flat[((ch * P.s + r) * P.s + q) * fp.out_len() + m * fp.wp() + nn];
           }
         }
-      continue;
-    }
-    if (direct) {
-      const FlatPlanes fp{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw};
-      T* padded = scratch<T>(size_t(g.f * fp.stride() + g.c * fp.out_len()));
-      T* flat = padded + g.f * fp.stride();
-      pad_planes(fp, yn, g.f, padded);
-      std::fill(flat, flat + g.c * fp.out_len(), T(0));
-      correlate_flat(fp, padded, g.f, kp, flat, g.c);
-      for (int64_t c = 0; c < g.c; ++c)
-        for (int64_t i = 0; i < g.h; ++i)
-          for (int64_t j = 0; j < g.w; ++j) xn[(c * g.h + i) * g.w + j] += flat[c * fp.out_len() + i * fp.wp() + j];
       continue;
     }
     if (identity) {
