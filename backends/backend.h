@@ -30,6 +30,9 @@ struct KernelCall {
   const FusedOp* fused = nullptr;
   int nfused = 0;
   bool with_next = false;  // independent of the next call: the two may run at the same time
+  // CPU: this call reads or writes memory that a sum started earlier (allreduce_sum) still
+  // owns, so the sums in flight must finish first (Communicator::finish_sums).
+  bool finishes_sums = false;
 };
 
 // Host-to-device copies done at the start of a run (input batches), then the calls in order.

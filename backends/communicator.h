@@ -19,6 +19,16 @@ class Communicator {
   // data (count elements of dtype on device) := the sum of every rank's data. `stream` is the
   // CUDA stream to order it on (device cuda), else null. CPU: returns when done; CUDA: enqueued.
   virtual void allreduce_sum(void* data, int64_t count, DType dtype, Device device, void* stream) = 0;
+  // The same sum of host memory, started and left in flight, so that the kernels after it run
+  // while it travels: nothing may read or write `data` until finish_sums(), which waits for
+  // every sum started. progress_sums() lets the sums in flight advance (the CPU backend calls it
+  // between kernels while sums_pending()). By default a sum runs to its end when started.
+  virtual void start_allreduce_sum(void* data, int64_t count, DType dtype) {
+    allreduce_sum(data, count, dtype, Device::cpu, nullptr);
+  }
+  virtual bool sums_pending() const { return false; }
+  virtual void progress_sums() {}
+  virtual void finish_sums() {}
   // For reporting: "mpi", "nccl", "single".
   virtual const char* name() const = 0;
 };

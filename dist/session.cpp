@@ -4,6 +4,8 @@
 #include <climits>
 #include <cstdlib>
 #include <memory>
+#include <vector>
+#include <string>
 
 #include <fmt/format.h>
 
@@ -45,26 +47,69 @@ void check_mpi(int rc, const char* call) {
   throw Error(fmt::format("mpi: {} failed: {} (another rank has probably failed)", call, std::string(text, size_t(len))));
 }
 
+// Whether a sum is left in flight while the step goes on (MPI_Iallreduce) or run at once
+// (MPI_Allreduce): AEGRAPH_OVERLAP_SUMS=1 or 0, else in flight when the ranks span several hosts.
+// On one host the sum is memory traffic and additions on the same busy cores, and Open MPI's
+// blocking shared-memory algorithm measured faster (docs/scale-out.md); across hosts the
+// transfer can travel while the backward pass computes.
+bool overlap_sums(int size) {
+  if (const char* v = std::getenv("AEGRAPH_OVERLAP_SUMS"); v && *v) return std::string(v) != "0";
+  MPI_Comm host;
+  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &host), "MPI_Comm_split_type");
+  int local = 0;
+  MPI_Comm_size(host, &local);
+  MPI_Comm_free(&host);
+  return local < size;
+}
+
 class MpiCommunicator final : public Communicator {
  public:
-  MpiCommunicator(int rank, int size) : rank_(rank), size_(size) {}
+  MpiCommunicator(int rank, int size) : rank_(rank), size_(size), overlap_(overlap_sums(size)) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  const char* name() const override { return "mpi"; }
+  const char* name() const override { return overlap_ ? "mpi, sums overlapped" : "mpi"; }
   void allreduce_sum(void* data, int64_t count, DType dtype, Device device, void*) override {
     if (device != Device::cpu) throw Error("mpi: allreduce_sum on GPU memory needs NCCL (this rank has no NCCL communicator)");
+    each_chunk(data, count, dtype, [](void* p, int n, MPI_Datatype type) {
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, p, n, type, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    });
+  }
+  // In flight: Open MPI advances an MPI_Iallreduce inside MPI calls, so progress_sums() tests the
+  // requests (the CPU backend calls it between kernels) and finish_sums() waits for them.
+  void start_allreduce_sum(void* data, int64_t count, DType dtype) override {
+    if (!overlap_) return allreduce_sum(data, count, dtype, Device::cpu, nullptr);
+    each_chunk(data, count, dtype, [this](void* p, int n, MPI_Datatype type) {
+      pending_.push_back(MPI_REQUEST_NULL);
+      check_mpi(MPI_Iallreduce(MPI_IN_PLACE, p, n, type, MPI_SUM, MPI_COMM_WORLD, &pending_.back()), "MPI_Iallreduce");
+    });
+  }
+  bool sums_pending() const override { return !pending_.empty(); }
+  void progress_sums() override {
+    int done = 0;
+    check_mpi(MPI_Testall(int(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+    if (done) pending_.clear();
+  }
+  void finish_sums() override {
+    if (pending_.empty()) return;
+    std::vector<MPI_Request> requests;
+    requests.swap(pending_);  // an error leaves nothing pending behind it
+    check_mpi(MPI_Waitall(int(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+  }
+
+ private:
+  template <class F>
+  static void each_chunk(void* data, int64_t count, DType dtype, F f) {
     const MPI_Datatype type = dtype == DType::f32 ? MPI_FLOAT : MPI_DOUBLE;
     char* p = static_cast<char*>(data);
     for (int64_t at = 0; at < count;) {  // MPI counts are ints
       const int n = int(std::min<int64_t>(count - at, INT_MAX / 8));
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, p + at * int64_t(dtype_size(dtype)), n, type, MPI_SUM, MPI_COMM_WORLD),
-                "MPI_Allreduce");
+      f(p + at * int64_t(dtype_size(dtype)), n, type);
       at += n;
     }
   }
-
- private:
   int rank_, size_;
+  bool overlap_;
+  std::vector<MPI_Request> pending_;  // the sums in flight, in the order they started
 };
 
 #ifdef AEGRAPH_WITH_NCCL

@@ -113,6 +113,31 @@ Executor::Executor(Plan plan, Device device)
     }
     calls_.push_back(call);
   }
+  mark_sum_readers();
+}
+
+// A CPU sum over the ranks (allreduce_sum) is started by its call and finished by the first later
+// call whose inputs or output touch its memory (the updates reading the bucket through its
+// slices, or a value the plan puts in the same arena bytes), so the calls in between (the
+// backward pass of earlier layers) run while it travels.
+void Executor::mark_sum_readers() {
+  auto touches = [](const Tensor& a, const Tensor& b) {
+    const char *a0 = static_cast<const char*>(a.data), *b0 = static_cast<const char*>(b.data);
+    return a.bytes() && b.bytes() && a0 < b0 + b.bytes() && b0 < a0 + a.bytes();
+  };
+  std::vector<Tensor> in_flight;
+  for (KernelCall& call : calls_) {
+    bool touched = false;
+    for (const Tensor& sum : in_flight) {
+      touched = touched || touches(sum, call.out);
+      for (int k = 0; k < call.nin; ++k) touched = touched || touches(sum, call.in[k]);
+    }
+    if (touched) {
+      call.finishes_sums = true;
+      in_flight.clear();
+    }
+    if (call.nfused == 0 && call.node->op == OpCode::allreduce_sum) in_flight.push_back(call.out);
+  }
 }
 
 Executor::~Executor() {

@@ -31,6 +31,7 @@ class Executor {
 
  private:
   Tensor tensor_of(int id) const;
+  void mark_sum_readers();
 
   Plan plan_;
   Device device_;

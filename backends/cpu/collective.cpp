@@ -1,5 +1,7 @@
 // allreduce_sum on the host: the inputs packed into the output, then summed in place over the
-// ranks by the installed communicator (blocking: it returns when every rank's sum is here).
+// ranks by the installed communicator. The sum is only started: the calls after it run while it
+// is in flight, and the first call that touches its memory finishes it (KernelCall::finishes_sums,
+// set by the executor; the CPU backend finishes every sum at the end of a run too).
 #include <cstring>
 
 #include "backends/communicator.h"
@@ -15,7 +17,7 @@ void allreduce_kernel(const KernelCall& c) {
     if (bytes && c.in[k].data != out) std::memmove(out, c.in[k].data, bytes);
     out += bytes;
   }
-  communicator().allreduce_sum(c.out.data, c.out.numel(), c.out.dtype, Device::cpu, nullptr);
+  communicator().start_allreduce_sum(c.out.data, c.out.numel(), c.out.dtype);
 }
 
 }  // namespace ag::cpu

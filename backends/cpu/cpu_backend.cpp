@@ -15,6 +15,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/loops.h"
 #include "backends/cpu/compiled_groups.h"
+#include "backends/communicator.h"
 #include "backends/cpu/kernels.h"
 
 namespace ag {
@@ -121,14 +122,19 @@ class CpuBackend final : public Backend {
   void run(const Program& p) override {
     for (int i = 0; i < p.nuploads; ++i) upload(p.uploads[i].device, p.uploads[i].host, p.uploads[i].bytes);
     if (profile_) return run_profiled(p);
+    Communicator& sums = communicator();
     for (int i = 0; i < p.ncalls; ++i) {
+      if (p.calls[i].finishes_sums) sums.finish_sums();
       if (p.calls[i].with_next && i + 1 < p.ncalls && num_threads() > 1) {
+        if (p.calls[i + 1].finishes_sums) sums.finish_sums();
         run_pair(p.calls[i], p.calls[i + 1]);
         ++i;
       } else {
         run_call(p.calls[i]);
       }
+      if (sums.sums_pending()) sums.progress_sums();
     }
+    sums.finish_sums();  // a run leaves nothing in flight: its outputs are read after it
   }
   ~CpuBackend() override {
     if (profile_) print_profile();
@@ -155,12 +161,16 @@ class CpuBackend final : public Backend {
         else if (profile_ > 1) times[size_t(i)].what += fmt::format("\n             group {}", cpu::group_signature(c));
       }
     }
+    Communicator& sums = communicator();
     for (int i = 0; i < p.ncalls; ++i) {
       auto t0 = std::chrono::steady_clock::now();
+      if (p.calls[i].finishes_sums) sums.finish_sums();  // counted with the call that waits
       run_call(p.calls[i]);
       times[size_t(i)].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ++times[size_t(i)].runs;
+      if (sums.sums_pending()) sums.progress_sums();
     }
+    sums.finish_sums();
   }
   void print_profile() const {
     for (const auto& [id, times] : profile_times_) {

@@ -2,8 +2,9 @@
 // communicator of 2 ranks whose other rank holds exactly this rank's rows, so the sum over the
 // ranks is twice this rank's values. With share 1/2 each, the step must then be the one-process
 // step on those rows, bit for bit (scaling by 1/2 and by 2 is exact), which fails if a gradient
-// is left out of the sum, summed twice, or not weighted. Also: how the gradients are bucketed
-// and that the plan sums the first bucket while the backward pass still has products to run.
+// is left out of the sum, summed twice, or not weighted. Also: how the gradients are bucketed,
+// that the plan starts the first bucket's sum while the backward pass still has products to run,
+// and that a sum left in flight is finished before anything reads it.
 #include <catch2/catch.hpp>
 
 #include "backends/communicator.h"
@@ -18,18 +19,45 @@ namespace {
 
 class Mirror final : public Communicator {
  public:
+  // deferred: a started sum is left undone until finish_sums(), as a sum in flight over a network
+  // is; a kernel that read its memory before then would read this rank's half only.
+  explicit Mirror(bool deferred = false) : deferred_(deferred) {}
   std::vector<int64_t> calls;  // the element count of each sum, in order
+  int64_t kernels_in_flight = 0;  // progress_sums() calls: kernels that ran while a sum was pending
   int rank() const override { return 0; }
   int size() const override { return 2; }
   const char* name() const override { return "mirror"; }
   void allreduce_sum(void* data, int64_t count, DType dtype, Device device, void*) override {
     REQUIRE(device == Device::cpu);
     calls.push_back(count);
+    twice(data, count, dtype);
+  }
+  void start_allreduce_sum(void* data, int64_t count, DType dtype) override {
+    if (!deferred_) return allreduce_sum(data, count, dtype, Device::cpu, nullptr);
+    calls.push_back(count);
+    pending_.push_back({data, count, dtype});
+  }
+  bool sums_pending() const override { return !pending_.empty(); }
+  void progress_sums() override { ++kernels_in_flight; }
+  void finish_sums() override {
+    for (const Sum& s : pending_) twice(s.data, s.count, s.dtype);
+    pending_.clear();
+  }
+
+ private:
+  struct Sum {
+    void* data;
+    int64_t count;
+    DType dtype;
+  };
+  static void twice(void* data, int64_t count, DType dtype) {
     for (int64_t i = 0; i < count; ++i) {
       if (dtype == DType::f32) static_cast<float*>(data)[i] *= 2;
       else static_cast<double*>(data)[i] *= 2;
     }
   }
+  bool deferred_;
+  std::vector<Sum> pending_;
 };
 
 // Installs a communicator for one scope.
@@ -89,10 +117,11 @@ TEST_CASE("a data-parallel step sums every weighted gradient once: 2 mirrored ra
   for (const auto& [kind, sizes, optimiser] :
        {std::tuple<std::string, std::vector<int>, std::string>{"ae", {64, 16}, "adagrad"},
         {"deep", {64, 32, 16, 8}, "adam"}}) {
-    INFO(kind << " with " << optimiser);
+   for (bool deferred : {false, true}) {
+    INFO(kind << " with " << optimiser << (deferred ? ", sums left in flight until read" : ", sums at once"));
     const StepResult alone = train_steps(kind, sizes, optimiser, 1.0);
     CHECK(alone.collective_positions.empty());  // one process: nothing added to the step
-    Installed two(std::make_unique<Mirror>());
+    Installed two(std::make_unique<Mirror>(deferred));
     const StepResult parallel = train_steps(kind, sizes, optimiser, 0.5);
     CHECK(parallel.loss == alone.loss);
     CHECK(parallel.params == alone.params);
@@ -107,7 +136,9 @@ TEST_CASE("a data-parallel step sums every weighted gradient once: 2 mirrored ra
     if (kind == "deep") {  // 13 parts, two buckets: the first is summed before the backward pass ends
       REQUIRE(parallel.collective_positions.size() == 2);
       CHECK(parallel.collective_positions.front() < parallel.matmul_positions.back());
+      if (deferred) CHECK(two.mirror->kernels_in_flight > 0);  // and kernels run while it is in flight
     }
+   }
   }
 }
 
