@@ -117,28 +117,28 @@ TEST_CASE("a data-parallel step sums every weighted gradient once: 2 mirrored ra
   for (const auto& [kind, sizes, optimiser] :
        {std::tuple<std::string, std::vector<int>, std::string>{"ae", {64, 16}, "adagrad"},
         {"deep", {64, 32, 16, 8}, "adam"}}) {
-   for (bool deferred : {false, true}) {
-    INFO(kind << " with " << optimiser << (deferred ? ", sums left in flight until read" : ", sums at once"));
-    const StepResult alone = train_steps(kind, sizes, optimiser, 1.0);
-    CHECK(alone.collective_positions.empty());  // one process: nothing added to the step
-    Installed two(std::make_unique<Mirror>(deferred));
-    const StepResult parallel = train_steps(kind, sizes, optimiser, 0.5);
-    CHECK(parallel.loss == alone.loss);
-    CHECK(parallel.params == alone.params);
-    // The loss and every parameter's gradient, once each, in buckets of at most 8 parts.
-    int64_t summed = 1, parts = 1;
-    for (const std::vector<double>& v : alone.params) summed += int64_t(v.size()), ++parts;
-    int64_t total = 0;
-    for (int64_t n : two.mirror->calls) total += n;
-    CHECK(total == 3 * summed);  // three steps
-    CHECK(two.mirror->calls.size() == 3 * size_t((parts + 7) / 8));
-    CHECK(parallel.collective_positions.size() == size_t((parts + 7) / 8));
-    if (kind == "deep") {  // 13 parts, two buckets: the first is summed before the backward pass ends
-      REQUIRE(parallel.collective_positions.size() == 2);
-      CHECK(parallel.collective_positions.front() < parallel.matmul_positions.back());
-      if (deferred) CHECK(two.mirror->kernels_in_flight > 0);  // and kernels run while it is in flight
+    for (bool deferred : {false, true}) {
+      INFO(kind << " with " << optimiser << (deferred ? ", sums left in flight until read" : ", sums at once"));
+      const StepResult alone = train_steps(kind, sizes, optimiser, 1.0);
+      CHECK(alone.collective_positions.empty());  // one process: nothing added to the step
+      Installed two(std::make_unique<Mirror>(deferred));
+      const StepResult parallel = train_steps(kind, sizes, optimiser, 0.5);
+      CHECK(parallel.loss == alone.loss);
+      CHECK(parallel.params == alone.params);
+      // The loss and every parameter's gradient, once each, in buckets of at most 8 parts.
+      int64_t summed = 1, parts = 1;
+      for (const std::vector<double>& v : alone.params) summed += int64_t(v.size()), ++parts;
+      int64_t total = 0;
+      for (int64_t n : two.mirror->calls) total += n;
+      CHECK(total == 3 * summed);  // three steps
+      CHECK(two.mirror->calls.size() == 3 * size_t((parts + 7) / 8));
+      CHECK(parallel.collective_positions.size() == size_t((parts + 7) / 8));
+      if (kind == "deep") {  // 13 parts, two buckets: the first is summed before the backward pass ends
+        REQUIRE(parallel.collective_positions.size() == 2);
+        CHECK(parallel.collective_positions.front() < parallel.matmul_positions.back());
+        if (deferred) CHECK(two.mirror->kernels_in_flight > 0);  // and kernels run while it is in flight
+      }
     }
-   }
   }
 }
 
