@@ -405,6 +405,18 @@ bool runs_phases(const ConvGeometry& g) {
   return P.ph - P.ka + 1 >= g.oh && P.pw - P.kb + 1 >= g.ow;
 }
 
+// One image through the direct loops: its `sources` planes zero-padded, correlated with k into
+// `outs` flat planes (correlate_flat writes every position), cropped into out with the bias.
+template <class T>
+void direct_correlation(const FlatPlanes& fp, const T* image, int64_t sources, const T* k, int64_t outs, const T* bias,
+                        T* out) {
+  T* padded = scratch<T>(size_t(sources * fp.stride() + outs * fp.out_len()));
+  T* flat = padded + sources * fp.stride();
+  pad_planes(fp, image, sources, padded);
+  correlate_flat(fp, padded, sources, k, flat, outs);
+  crop_planes(flat, fp.out_len(), fp.wp(), outs, fp.oh(), fp.ow(), bias, out);
+}
+
 template <class T>
 void conv2d(const KernelCall& c) {
   const ConvGeometry g = conv_geometry(c.in[0].shape, c.in[1].shape, c.out.shape, c.node->attrs);
@@ -426,13 +438,8 @@ void conv2d(const KernelCall& c) {
       crop_planes(flat, fp.out_len(), fp.wp(), g.f, g.oh, g.ow, b, yn);
       continue;
     }
-    if (direct) {  // correlate_flat writes every position of flat
-      const FlatPlanes fp{g.h, g.w, g.pad, g.pad, g.kh, g.kw};
-      T* padded = scratch<T>(size_t(g.c * fp.stride() + g.f * fp.out_len()));
-      T* flat = padded + g.c * fp.stride();
-      pad_planes(fp, xn, g.c, padded);
-      correlate_flat(fp, padded, g.c, w, flat, g.f);
-      crop_planes(flat, fp.out_len(), fp.wp(), g.f, g.oh, g.ow, b, yn);
+    if (direct) {
+      direct_correlation(FlatPlanes{g.h, g.w, g.pad, g.pad, g.kh, g.kw}, xn, g.c, w, g.f, b, yn);
       continue;
     }
     const T* cols = xn;
@@ -458,13 +465,8 @@ void conv_transpose2d(const KernelCall& c) {
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();
     T* xn = x + n * g.c * g.image_plane();
-    if (direct) {  // correlate_flat writes every position of flat
-      const FlatPlanes fp{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw};
-      T* padded = scratch<T>(size_t(g.f * fp.stride() + g.c * fp.out_len()));
-      T* flat = padded + g.f * fp.stride();
-      pad_planes(fp, yn, g.f, padded);
-      correlate_flat(fp, padded, g.f, kp, flat, g.c);
-      crop_planes(flat, fp.out_len(), fp.wp(), g.c, g.h, g.w, b, xn);
+    if (direct) {  // the map padded by k - 1 - p, correlated with the flipped filters
+      direct_correlation(FlatPlanes{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw}, yn, g.f, kp, g.c, b, xn);
       continue;
     }
     fill_rows(xn, g.c, g.image_plane(), b);
