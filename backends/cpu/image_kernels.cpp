@@ -588,8 +588,9 @@ struct WindowBounds {
 
 // The arg-max of one window: the first largest key in row-major order; a NaN wins over numbers
 // (as in any max that propagates NaN). Padding is never chosen: every window holds a real pixel.
+// For scalars and, lane by lane, for vectors (a mask), without a branch.
 template <class T>
-inline bool takes(T k, T top) { return (k > top) | ((k != k) & (top == top)); }
+inline auto takes(T k, T top) { return (k > top) | ((k != k) & (top == top)); }
 
 template <class T>
 int64_t window_argmax(const PoolGeometry& g, const WindowBounds& rows, const WindowBounds& cols, const T* keys,
@@ -656,8 +657,9 @@ struct PairWindows {
   int64_t total, len;                               // the tensor's elements; ow in whole vectors
   alignas(64) MaskInt<T> inside[2][pair_row_max];  // window j's even, odd column inside the image
 
+  // Built once per call (the masks are the same for every plane); len 0 off this path.
   explicit PairWindows(const PoolGeometry& geometry)
-      : g(geometry), total(g.planes * g.h * g.w), len((g.ow + lanes - 1) / lanes * lanes) {
+      : g(geometry), total(g.planes * g.h * g.w), len(pairs_vectorised(g) ? (g.ow + lanes - 1) / lanes * lanes : 0) {
     for (int64_t j = 0; j < len; ++j)
       for (int64_t q = 0; q < 2; ++q) {
         const int64_t col = 2 * j - g.pad + q;
@@ -693,7 +695,7 @@ struct PairWindows {
     Vec<T> top = k[0];
     Mask<T> at = Mask<T>{}, have = in[0];
     for (int q = 1; q < 4; ++q) {
-      const Mask<T> t = in[q] & (~have | (k[q] > top) | ((k[q] != k[q]) & (top == top)));
+      const Mask<T> t = in[q] & (~have | takes(k[q], top));
       top = t ? k[q] : top;
       at = t ? Mask<T>{} + q : at;
       have |= in[q];
@@ -710,6 +712,7 @@ void max_pool(const KernelCall& c) {
   T* out = c.out.ptr<T>();
   const int64_t plane = g.h * g.w;
   const bool pairs = pairs_vectorised(g), same = keys == values;
+  const PairWindows<T> w(g);
 #pragma omp parallel for schedule(static) if (c.in[0].numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
     if (!pairs) {
@@ -718,7 +721,6 @@ void max_pool(const KernelCall& c) {
           out[(p * g.oh + i) * g.ow + j] = values[p * plane + window_argmax(g, rows, cols, keys + p * plane, i, j)];
       continue;
     }
-    const PairWindows<T> w(g);
     alignas(64) T o[pair_row_max];
     for (int64_t i = 0; i < g.oh; ++i) {
       for (int64_t j0 = 0; j0 < w.len; j0 += w.lanes) {
@@ -744,6 +746,9 @@ void max_unpool(const KernelCall& c) {
   T* out = c.out.ptr<T>();
   const int64_t plane = g.h * g.w;
   const bool pairs = pairs_vectorised(g);
+  const PairWindows<T> w(g);
+  using Lanes = typename PairWindows<T>::Lanes;
+  const int64_t cols_out = std::min(g.w, 2 * g.ow - g.pad);  // the columns some window covers
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
     T* op = out + p * plane;
@@ -754,10 +759,7 @@ void max_unpool(const KernelCall& c) {
           op[window_argmax(g, rows, cols, keys + p * plane, i, j)] += grad[(p * g.oh + i) * g.ow + j];
       continue;
     }
-    const PairWindows<T> w(g);
-    using Lanes = typename PairWindows<T>::Lanes;
     alignas(64) T gi[pair_row_max] = {}, pix[2][2 * pair_row_max];  // g's row i; rows a, b from column -pad
-    const int64_t cols_out = std::min(g.w, 2 * g.ow - g.pad);         // the columns some window covers
     for (int64_t i = 0; i < g.oh; ++i) {
       std::copy(grad + (p * g.oh + i) * g.ow, grad + (p * g.oh + i + 1) * g.ow, gi);
       for (int64_t j0 = 0; j0 < w.len; j0 += w.lanes) {
