@@ -179,12 +179,13 @@ int main(int argc, char** argv) {
             if (with_peer && !peer_described && row.peer_best >= 0) {
               const nlohmann::json& info = row.peer_info;
               fmt::print("peer: torch {} on {} ({}), default threads {}, BLAS {} (OpenBLAS core {}), "
-                         "OPENBLAS_CORETYPE {}\n", info.value("torch", "?"), info.value("device", "?"),
+                         "OPENBLAS_CORETYPE {}, malloc {}\n", info.value("torch", "?"), info.value("device", "?"),
                          info.value("compile", "eager"),
                          info.value("default_threads", 0), info.value("blas", "?"), info.value("openblas_core", "?"),
                          info.value("env", nlohmann::json::object()).value("OPENBLAS_CORETYPE", nlohmann::json()).is_null()
                              ? "unset"
-                             : "SET");
+                             : "SET",
+                         info.value("malloc", "?"));
               peer_described = true;
             }
             fmt::print("{}\n", table_line(row, with_peer));

@@ -164,6 +164,7 @@ nlohmann::json row_json(const RowResult& r, const RunSettings& run, const std::s
   j["peer_device"] = r.peer_info.value("device", "");
   j["peer_compile"] = r.peer_info.value("compile", "eager");
   j["peer_openblas_core"] = r.peer_info.value("openblas_core", "");
+  j["peer_malloc"] = r.peer_info.value("malloc", "");
   j["ratio"] = s.ratio;
   j["ratio_rounds"] = r.ratio;
   return j;
