@@ -405,6 +405,278 @@ bool runs_phases(const ConvGeometry& g) {
   return P.ph - P.ka + 1 >= g.oh && P.pw - P.kb + 1 >= g.ow;
 }
 
+// ---- Winograd F(2x2, 3x3): stride-1 3x3 layers whose channels come in multiples of 16 ----
+// Lavin & Gray's minimal filtering: a 2x2 output tile of a 3x3 correlation is A^T [U ⊙ V] A, with
+// U = G g G^T the filter and V = B^T d B the tile's 4x4 input patch, each transformed to 4x4.
+// Summed over the channels, the 16 elementwise products become 16 small matrix products
+//   M[ξ][t][f] = sum_c V[ξ][t][c] U[ξ][c][f]      (ξ = the 16 transformed positions, t = tiles)
+// with 16 multiplies per tile and channel pair instead of the direct loops' 36 (2.25x fewer).
+// The filter gradient is the same identity read backwards: dU[ξ][f][c] = sum_t (A dY A^T)[ξ][t][f]
+// V[ξ][t][c], then dg = G^T dU G. Tiles are channel-last (each vector: 16 channels of one pixel),
+// so the transforms are vector adds and the products are register blocks, as above. The sums
+// differ from the direct loops' (each output is a sum over the 16 transformed products, not over
+// the 9 taps): the tests bound the error accordingly (tests/core/test_image.cpp).
+constexpr int64_t wino_chunk = 48;  // tiles transformed and multiplied at a time (their buffers stay in L2)
+
+struct WinoTiles {
+  int64_t th, tw;  // tiles down and across: ceil(oh / 2), ceil(ow / 2)
+  int64_t count() const { return th * tw; }
+  int64_t ph() const { return 2 * th + 2; }  // the padded input the tiles' 4x4 patches read
+  int64_t pw() const { return 2 * tw + 2; }
+};
+
+bool runs_winograd(const ConvGeometry& g) {
+  return direct_allowed && g.stride == 1 && g.kh == 3 && g.kw == 3 && g.pad <= 2 && g.c % 16 == 0 && g.f % 16 == 0;
+}
+
+// One butterfly stage of a register transpose: rows i and i + D exchange their lanes k with
+// k & D set and k - D of the other (lo) / k + D (hi).
+template <int D, class V, size_t... K>
+V swap_lo(V a, V b, std::index_sequence<K...>) {
+  return __builtin_shufflevector(a, b, ((K & D) == 0 ? int(K) : int(sizeof...(K) + K - D))...);
+}
+template <int D, class V, size_t... K>
+V swap_hi(V a, V b, std::index_sequence<K...>) {
+  return __builtin_shufflevector(a, b, ((K & D) == 0 ? int(K + D) : int(sizeof...(K) + K))...);
+}
+
+// dst [cols, rows] = src [rows, cols]^T (leading dimensions ld_src, ld_dst), in blocks of one
+// vector length square transposed in registers (log2 of it stages of shuffles), the edges by element.
+template <class T>
+void transpose(const T* __restrict src, int64_t rows, int64_t cols, int64_t ld_src, T* __restrict dst, int64_t ld_dst) {
+  constexpr int L = int(vec_lanes<T>);
+  const int64_t rows_v = rows / L * L, cols_v = cols / L * L;
+  for (int64_t i0 = 0; i0 < rows_v; i0 += L)
+    for (int64_t j0 = 0; j0 < cols_v; j0 += L) {
+      Vec<T> r[L];
+      for (int i = 0; i < L; ++i) r[i] = load(src + (i0 + i) * ld_src + j0);
+      auto stage = [&]<int D>(auto self) {
+        for (int i = 0; i < L; ++i)
+          if ((i & D) == 0) {
+            const Vec<T> lo = swap_lo<D>(r[i], r[i + D], std::make_index_sequence<L>{});
+            r[i + D] = swap_hi<D>(r[i], r[i + D], std::make_index_sequence<L>{});
+            r[i] = lo;
+          }
+        if constexpr (2 * D < L) self.template operator()<2 * D>(self);
+      };
+      stage.template operator()<1>(stage);
+      for (int j = 0; j < L; ++j) store(dst + (j0 + j) * ld_dst + i0, r[j]);
+    }
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = i < rows_v ? cols_v : 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
+}
+
+// x [c, h, w] as channel-last rows X [rows, cols, c], shifted down and right by pad, zero
+// elsewhere: transposed to [h w, c] in `tmp`, then copied row by row.
+template <class T>
+void channels_last(const T* x, int64_t c, int64_t h, int64_t w, int64_t pad, int64_t rows, int64_t cols, T* tmp, T* X) {
+  transpose(x, c, h * w, h * w, tmp, c);
+  std::fill(X, X + rows * cols * c, T(0));
+  for (int64_t i = 0; i < h; ++i) std::copy(tmp + i * w * c, tmp + (i + 1) * w * c, X + ((i + pad) * cols + pad) * c);
+}
+
+// V[ξ][t - t0][c] = (B^T d_t B)[ξ] for tiles t0 .. t1 - 1 of the padded channel-last image X.
+template <class T>
+void wino_input(const WinoTiles& W, const T* X, int64_t c, int64_t t0, int64_t t1, T* V) {
+  constexpr int64_t L = vec_lanes<T>;
+  const int64_t n = t1 - t0, row = W.pw() * c;
+  for (int64_t t = t0; t < t1; ++t) {
+    const T* p = X + 2 * (t / W.tw) * row + 2 * (t % W.tw) * c;
+    for (int64_t c0 = 0; c0 < c; c0 += L) {
+      Vec<T> d[4][4], e[4][4];
+      for (int r = 0; r < 4; ++r)
+        for (int s = 0; s < 4; ++s) d[r][s] = load(p + r * row + s * c + c0);
+      for (int s = 0; s < 4; ++s) {
+        e[0][s] = d[0][s] - d[2][s];
+        e[1][s] = d[1][s] + d[2][s];
+        e[2][s] = d[2][s] - d[1][s];
+        e[3][s] = d[1][s] - d[3][s];
+      }
+      for (int r = 0; r < 4; ++r) {
+        const Vec<T> v[4] = {e[r][0] - e[r][2], e[r][1] + e[r][2], e[r][2] - e[r][1], e[r][1] - e[r][3]};
+        for (int s = 0; s < 4; ++s) store(V + ((r * 4 + s) * n + t - t0) * c + c0, v[s]);
+      }
+    }
+  }
+}
+
+// Q[ξ][t - t0][f] = (A dY_t A^T)[ξ] for the 2x2 map tiles of the channel-last map Y [2 th, 2 tw, f].
+template <class T>
+void wino_map(const WinoTiles& W, const T* Y, int64_t f, int64_t t0, int64_t t1, T* Q) {
+  constexpr int64_t L = vec_lanes<T>;
+  const int64_t n = t1 - t0, row = 2 * W.tw * f;
+  for (int64_t t = t0; t < t1; ++t) {
+    const T* p = Y + 2 * (t / W.tw) * row + 2 * (t % W.tw) * f;
+    for (int64_t f0 = 0; f0 < f; f0 += L) {
+      Vec<T> q[4][2];
+      for (int b = 0; b < 2; ++b) {
+        const Vec<T> d0 = load(p + b * f + f0), d1 = load(p + row + b * f + f0);
+        q[0][b] = d0;
+        q[1][b] = d0 + d1;
+        q[2][b] = d0 - d1;
+        q[3][b] = -d1;
+      }
+      for (int r = 0; r < 4; ++r) {
+        const Vec<T> v[4] = {q[r][0], q[r][0] + q[r][1], q[r][0] - q[r][1], -q[r][1]};
+        for (int s = 0; s < 4; ++s) store(Q + ((r * 4 + s) * n + t - t0) * f + f0, v[s]);
+      }
+    }
+  }
+}
+
+// Y[2 i + a][2 j + b][f] = bias[f] + (A^T M_t A)[a][b] for tiles t0 .. t1 - 1 (Y is [2 th, 2 tw, f]).
+template <class T>
+void wino_output(const WinoTiles& W, const T* M, int64_t f, int64_t t0, int64_t t1, const T* bias, T* Y) {
+  constexpr int64_t L = vec_lanes<T>;
+  const int64_t n = t1 - t0, row = 2 * W.tw * f;
+  for (int64_t t = t0; t < t1; ++t) {
+    T* p = Y + 2 * (t / W.tw) * row + 2 * (t % W.tw) * f;
+    for (int64_t f0 = 0; f0 < f; f0 += L) {
+      Vec<T> m[4][4], r[2][4];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) m[i][j] = load(M + ((i * 4 + j) * n + t - t0) * f + f0);
+      for (int j = 0; j < 4; ++j) {
+        r[0][j] = m[0][j] + m[1][j] + m[2][j];
+        r[1][j] = m[1][j] - m[2][j] - m[3][j];
+      }
+      const Vec<T> b = bias ? load(bias + f0) : Vec<T>{};
+      for (int a = 0; a < 2; ++a) {
+        store(p + a * row + f0, b + (r[a][0] + r[a][1] + r[a][2]));
+        store(p + a * row + f + f0, b + (r[a][1] - r[a][2] - r[a][3]));
+      }
+    }
+  }
+}
+
+// U[ξ][s][o] = (G k[o, s] G^T)[ξ] for filters k [outs, sources, 3, 3].
+template <class T>
+void wino_filters(const T* k, int64_t outs, int64_t sources, T* U) {
+  for (int64_t o = 0; o < outs; ++o)
+    for (int64_t s = 0; s < sources; ++s) {
+      const T* g = k + (o * sources + s) * 9;
+      T a[4][3];
+      for (int j = 0; j < 3; ++j) {
+        a[0][j] = g[j];
+        a[1][j] = T(0.5) * (g[j] + g[3 + j] + g[6 + j]);
+        a[2][j] = T(0.5) * (g[j] - g[3 + j] + g[6 + j]);
+        a[3][j] = g[6 + j];
+      }
+      for (int r = 0; r < 4; ++r) {
+        const T u[4] = {a[r][0], T(0.5) * (a[r][0] + a[r][1] + a[r][2]), T(0.5) * (a[r][0] - a[r][1] + a[r][2]), a[r][2]};
+        for (int q = 0; q < 4; ++q) U[((r * 4 + q) * sources + s) * outs + o] = u[q];
+      }
+    }
+}
+
+// out[i][j..] (FV vectors) = sum_k a[i][k] b[k][j..] for RB rows, with a[i][k] at a[i ai + k ak]
+// (either layout: the filter gradient reads Q[t][f] as its a[f][t]), b [K, ldb], out rows ldo apart:
+// RB x FV accumulators, each b vector loaded once per k and each a element broadcast.
+// add = true adds to what out holds (the filter gradient's sum over images).
+template <int RB, int FV, class T>
+void broadcast_block(const T* __restrict a, int64_t ai, int64_t ak, const T* __restrict b, int64_t ldb, int64_t K,
+                     T* __restrict out, int64_t ldo, bool add) {
+  constexpr int64_t L = vec_lanes<T>;
+  Vec<T> acc[RB][FV];
+  for (int i = 0; i < RB; ++i)
+    for (int j = 0; j < FV; ++j) acc[i][j] = add ? load(out + i * ldo + j * L) : Vec<T>{};
+  for (int64_t k = 0; k < K; ++k) {
+    Vec<T> bv[FV];
+    for (int j = 0; j < FV; ++j) {
+      bv[j] = load(b + k * ldb + j * L);
+      in_register(bv[j]);
+    }
+    for (int i = 0; i < RB; ++i) {
+      const T av = a[i * ai + k * ak];
+      for (int j = 0; j < FV; ++j) acc[i][j] += av * bv[j];
+    }
+  }
+  for (int i = 0; i < RB; ++i)
+    for (int j = 0; j < FV; ++j) store(out + i * ldo + j * L, acc[i][j]);
+}
+
+// out [rows, cols] (+)= a [rows, K] b [K, cols] (a[i][k] at a[i ai + k ak]), cols a multiple of
+// the vector length: 12 rows x 2 vectors at a time, then fewer rows, then 1 vector.
+template <class T>
+void broadcast_product(const T* a, int64_t ai, int64_t ak, const T* b, int64_t K, int64_t rows, int64_t cols, T* out,
+                       bool add) {
+  constexpr int64_t L = vec_lanes<T>;
+  int64_t j0 = 0;
+  auto strip = [&]<int FV>() {
+    int64_t i = 0;
+    auto blocks = [&]<int RB>(auto self) {
+      for (; i + RB <= rows; i += RB)
+        broadcast_block<RB, FV>(a + i * ai, ai, ak, b + j0, cols, K, out + i * cols + j0, cols, add);
+      if constexpr (RB > 1) self.template operator()<RB - 1>(self);
+    };
+    blocks.template operator()<12>(blocks);
+  };
+  for (; j0 + 2 * L <= cols; j0 += 2 * L) strip.template operator()<2>();
+  for (; j0 < cols; j0 += L) strip.template operator()<1>();
+}
+
+// One image: `sources` planes [h, w] zero-padded by pad, correlated with the transformed filters
+// U [16, sources, outs] into out [outs, oh, ow] with the bias.
+template <class T>
+void winograd_correlation(int64_t h, int64_t w, int64_t pad, int64_t oh, int64_t ow, const T* image, int64_t sources,
+                          const T* U, int64_t outs, const T* bias, T* out) {
+  const WinoTiles W{(oh + 1) / 2, (ow + 1) / 2};
+  const int64_t x_len = W.ph() * W.pw() * sources, y_len = 4 * W.count() * outs;
+  const int64_t tmp_len = std::max(h * w * sources, oh * ow * outs);
+  T* X = scratch<T>(size_t(x_len + y_len + tmp_len + 16 * wino_chunk * (sources + outs)));
+  T *Y = X + x_len, *tmp = Y + y_len, *V = tmp + tmp_len, *M = V + 16 * wino_chunk * sources;
+  channels_last(image, sources, h, w, pad, W.ph(), W.pw(), tmp, X);
+  for (int64_t t0 = 0; t0 < W.count(); t0 += wino_chunk) {
+    const int64_t t1 = std::min(W.count(), t0 + wino_chunk), n = t1 - t0;
+    wino_input(W, X, sources, t0, t1, V);
+    for (int xi = 0; xi < 16; ++xi)
+      broadcast_product(V + xi * n * sources, sources, 1, U + xi * sources * outs, sources, n, outs, M + xi * n * outs,
+                        false);
+    wino_output(W, M, outs, t0, t1, bias, Y);
+  }
+  for (int64_t i = 0; i < oh; ++i)  // cropped to [oh ow, outs], then transposed
+    std::copy(Y + i * 2 * W.tw * outs, Y + (i * 2 * W.tw + ow) * outs, tmp + i * ow * outs);
+  transpose(tmp, oh * ow, outs, outs, out, oh * ow);
+}
+
+// The filter gradient of images n0 .. n1 - 1 into acc [f, c, 3, 3] (overwritten).
+template <class T>
+void winograd_filter_grad(const ConvGeometry& g, const T* x, const T* y, int64_t n0, int64_t n1, T* acc) {
+  const WinoTiles W{(g.oh + 1) / 2, (g.ow + 1) / 2};
+  const int64_t x_len = W.ph() * W.pw() * g.c, y_len = 4 * W.count() * g.f, du_len = 16 * g.f * g.c;
+  const int64_t tmp_len = std::max(g.image_plane() * g.c, g.map_plane() * g.f);
+  T* X = scratch<T>(size_t(x_len + y_len + du_len + tmp_len + 16 * wino_chunk * (g.c + g.f)));
+  T *Y = X + x_len, *dU = Y + y_len, *tmp = dU + du_len, *V = tmp + tmp_len, *Q = V + 16 * wino_chunk * g.c;
+  for (int64_t n = n0; n < n1; ++n) {
+    channels_last(x + n * g.c * g.image_plane(), g.c, g.h, g.w, g.pad, W.ph(), W.pw(), tmp, X);
+    channels_last(y + n * g.f * g.map_plane(), g.f, g.oh, g.ow, 0, 2 * W.th, 2 * W.tw, tmp, Y);  // zero past the map
+    for (int64_t t0 = 0; t0 < W.count(); t0 += wino_chunk) {
+      const int64_t t1 = std::min(W.count(), t0 + wino_chunk), m = t1 - t0;
+      wino_input(W, X, g.c, t0, t1, V);
+      wino_map(W, Y, g.f, t0, t1, Q);
+      for (int xi = 0; xi < 16; ++xi)  // dU[ξ] [f, c] += Q[ξ]^T [f, t] V[ξ] [t, c]
+        broadcast_product(Q + xi * m * g.f, 1, g.f, V + xi * m * g.c, m, g.f, g.c, dU + xi * g.f * g.c,
+                          n > n0 || t0 > 0);
+    }
+  }
+  for (int64_t f = 0; f < g.f; ++f)
+    for (int64_t c = 0; c < g.c; ++c) {  // dg = G^T dU G
+      T d[4][4], b[3][4];
+      for (int r = 0; r < 4; ++r)
+        for (int q = 0; q < 4; ++q) d[r][q] = dU[((r * 4 + q) * g.f + f) * g.c + c];
+      for (int q = 0; q < 4; ++q) {
+        b[0][q] = d[0][q] + T(0.5) * (d[1][q] + d[2][q]);
+        b[1][q] = T(0.5) * (d[1][q] - d[2][q]);
+        b[2][q] = T(0.5) * (d[1][q] + d[2][q]) + d[3][q];
+      }
+      T* out = acc + (f * g.c + c) * 9;
+      for (int k = 0; k < 3; ++k) {
+        out[k * 3 + 0] = b[k][0] + T(0.5) * (b[k][1] + b[k][2]);
+        out[k * 3 + 1] = T(0.5) * (b[k][1] - b[k][2]);
+        out[k * 3 + 2] = T(0.5) * (b[k][1] + b[k][2]) + b[k][3];
+      }
+    }
+}
+
 // One image through the direct loops: its `sources` planes zero-padded, correlated with k into
 // `outs` flat planes (correlate_flat writes every position), cropped into out with the bias.
 template <class T>
@@ -423,12 +695,19 @@ void conv2d(const KernelCall& c) {
   const T *x = c.in[0].ptr<T>(), *w = c.in[1].ptr<T>(), *b = c.nin == 3 ? c.in[2].ptr<T>() : nullptr;
   T* y = c.out.ptr<T>();
   const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
+  const bool winograd = runs_winograd(g);
   const Phases P = phases_of(g);
   const T* kp = phased ? phase_filters(g, P, w, false) : nullptr;
+  T* U = winograd ? scratch<T, 2>(size_t(16 * g.c * g.f)) : nullptr;
+  if (winograd) wino_filters(w, g.f, g.c, U);
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.c * g.image_plane();
     T* yn = y + n * g.f * g.map_plane();
+    if (winograd) {
+      winograd_correlation(g.h, g.w, g.pad, g.oh, g.ow, xn, g.c, U, g.f, b, yn);
+      continue;
+    }
     if (phased) {
       const FlatPlanes fp{P.ph, P.pw, 0, 0, P.ka, P.kb};
       T* planes = scratch<T>(size_t(P.planes(g.c) * fp.stride() + g.f * fp.out_len()));
@@ -460,11 +739,18 @@ void conv_transpose2d(const KernelCall& c) {
   T* x = c.out.ptr<T>();
   const bool identity = unfold_is_identity(g), direct = runs_direct(g), phased = runs_phases(g);
   const Phases P = phases_of(g);
-  const T* kp = phased || direct ? phase_filters(g, P, w, true) : nullptr;  // flipped, at stride 1
+  const bool winograd = runs_winograd(g);
+  const T* kp = phased || direct || winograd ? phase_filters(g, P, w, true) : nullptr;  // flipped, at stride 1
+  T* U = winograd ? scratch<T, 2>(size_t(16 * g.c * g.f)) : nullptr;
+  if (winograd) wino_filters(kp, g.c, g.f, U);
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();
     T* xn = x + n * g.c * g.image_plane();
+    if (winograd) {  // the map padded by 2 - p, correlated with the flipped filters
+      winograd_correlation(g.oh, g.ow, 2 - g.pad, g.h, g.w, yn, g.f, U, g.c, b, xn);
+      continue;
+    }
     if (direct) {  // the map padded by k - 1 - p, correlated with the flipped filters
       direct_correlation(FlatPlanes{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw}, yn, g.f, kp, g.c, b, xn);
       continue;
@@ -513,11 +799,16 @@ void filter_grad(const KernelCall& c) {
   }
   T* partial = scratch<T, 1>(size_t(groups * size));
   const bool identity = unfold_is_identity(g), direct = runs_direct(g, true), phased = runs_phases(g);
+  const bool winograd = runs_winograd(g);
   const Phases P = phases_of(g);
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t k = 0; k < groups; ++k) {
     T* acc = partial + k * size;
     const int64_t n0 = k * filter_grad_group, n1 = std::min(g.n, (k + 1) * filter_grad_group);
+    if (winograd) {
+      winograd_filter_grad(g, x, y, n0, n1, acc);
+      continue;
+    }
     if (phased) {  // the sub-filters' gradients over the phase planes, then put back in place
       const FlatPlanes fp{P.ph, P.pw, 0, 0, P.ka, P.kb};
       const int64_t sources = P.planes(g.c), image_len = sources * fp.stride(), map_len = g.f * fp.out_len();

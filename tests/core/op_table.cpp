@@ -112,6 +112,11 @@ const std::vector<OpCase>& op_cases() {
     // output padding, overlapping and padded pooling windows.
     row("conv2d", OpCode::conv2d, {{{2, 2, 5, 5}}, {{3, 2, 3, 3}}, {{3}}},
         [](Graph&, V x) { return conv2d(x[0], x[1], x[2], 1, 1); });
+    // 16 channels in and out: the CPU's Winograd F(2x2, 3x3) path, forward, transpose and filters.
+    row("conv2d winograd", OpCode::conv2d, {{{1, 16, 5, 3}}, {{16, 16, 3, 3}}, {{16}}},
+        [](Graph&, V x) { return conv2d(x[0], x[1], x[2], 1, 1); });
+    row("conv_transpose2d winograd", OpCode::conv_transpose2d, {{{1, 16, 3, 4}}, {{16, 16, 3, 3}}},
+        [](Graph&, V x) { return conv_transpose2d(x[0], x[1], {}, 1, 2); });
     row("conv2d stride 2", OpCode::conv2d, {{{2, 2, 6, 5}}, {{3, 2, 3, 2}}},
         [](Graph&, V x) { return conv2d(x[0], x[1], {}, 2, 1); });
     row("conv_transpose2d", OpCode::conv_transpose2d, {{{2, 3, 3, 3}}, {{3, 2, 4, 4}}, {{2}}},
