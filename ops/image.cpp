@@ -199,7 +199,43 @@ void register_image_ops(OpInfo* t) {
   set_op(t, OpCode::sum_pool2d, OpKind::image, 1, true, sum_pool_rule, bw_sum_pool);
 }
 
+namespace {
+
+// Taps of a 3-tap filter w seen through nearest upsampling by 2, as the 4 taps of a transposed
+// convolution at stride 2, padding 1, along one axis: output 2i + a reads upsampled rows
+// 2i + a - 1 .. 2i + a + 1, which are input rows {i - 1, i, i} (a = 0) or {i, i, i + 1} (a = 1),
+// so input row m reaches outputs 2m - 1 .. 2m + 2 through taps w2, w1 + w2, w0 + w1, w0.
+Value upsampled_taps(Value w, int axis) {
+  auto tap = [&](int64_t k) { return slice(w, axis, k, 1); };
+  return concat({tap(2), tap(1) + tap(2), tap(0) + tap(1), tap(0)}, axis);
+}
+
+// w [F, C, ...] as [C, F, ...]: one slice per input channel, stacked.
+Value swap_filter_channels(Value w) {
+  const Shape& s = w.shape();
+  Shape one = s;
+  one.dim[0] = 1;
+  one.dim[1] = s[0];
+  std::vector<Value> parts;
+  for (int64_t c = 0; c < s[1]; ++c) parts.push_back(reshape(slice(w, 1, c, 1), one));
+  return concat(parts, 0);
+}
+
+}  // namespace
+
 Value conv2d(Value x, Value w, Value b, int64_t stride, int64_t padding) {
+  // A 3x3, padding-1 convolution of a nearest upsampling by 2 is a transposed convolution of
+  // the small image (stride 2, padding 1) with 4x4 filters made of sums of the 3x3 taps: the
+  // same values without the upsampled image (and its gradient), and 4 taps per output instead
+  // of 9. The decoders of the conv models are written this way (conv after up x2); their
+  // gradients follow, since the filters are graph values of w. Not for the layers the CPU runs
+  // as Winograd on the upsampled image, which measured faster than the phase loops the
+  // transpose runs on (docs/benchmarks.md).
+  if (x.valid() && x.op() == OpCode::upsample_nearest2d && x.node().attrs.i[0] == 2 && stride == 1 && padding == 1 &&
+      w.valid() && w.shape().rank == 4 && w.shape()[2] == 3 && w.shape()[3] == 3 && x.shape().rank == 4 &&
+      w.shape()[1] == x.shape()[1] && w.dtype() == x.dtype() &&
+      !winograd_shaped(w.shape()[1], w.shape()[0], 3, 3, stride, padding))
+    return conv_transpose2d(x.input(0), swap_filter_channels(upsampled_taps(upsampled_taps(w, 2), 3)), b, 2, 1);
   if (b.valid()) return x.graph->add(OpCode::conv2d, {x, w, b}, conv_attrs(stride, padding));
   return x.graph->add(OpCode::conv2d, {x, w}, conv_attrs(stride, padding));
 }

@@ -36,6 +36,12 @@ struct PoolGeometry {
   int64_t planes = 0, h = 0, w = 0, oh = 0, ow = 0, kernel = 1, stride = 1, pad = 0;
 };
 
+// Whether the CPU runs a convolution of these channels and filters as Winograd F(2x2, 3x3)
+// (stride 1, 3x3, input and output channels multiples of 16: backends/cpu/image_kernels.cpp).
+inline bool winograd_shaped(int64_t c, int64_t f, int64_t kh, int64_t kw, int64_t stride, int64_t pad) {
+  return stride == 1 && kh == 3 && kw == 3 && pad <= 2 && c % 16 == 0 && f % 16 == 0;
+}
+
 // The output length of a convolution or pooling window along one axis (0 or less: too small).
 inline int64_t window_out(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
   return (in + 2 * pad - kernel) / stride + 1;

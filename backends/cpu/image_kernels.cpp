@@ -426,7 +426,7 @@ struct WinoTiles {
 };
 
 bool runs_winograd(const ConvGeometry& g) {
-  return direct_allowed && g.stride == 1 && g.kh == 3 && g.kw == 3 && g.pad <= 2 && g.c % 16 == 0 && g.f % 16 == 0;
+  return direct_allowed && winograd_shaped(g.c, g.f, g.kh, g.kw, g.stride, g.pad);
 }
 
 // One butterfly stage of a register transpose: rows i and i + D exchange their lanes k with

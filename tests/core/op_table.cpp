@@ -117,6 +117,10 @@ const std::vector<OpCase>& op_cases() {
         [](Graph&, V x) { return conv2d(x[0], x[1], x[2], 1, 1); });
     row("conv_transpose2d winograd", OpCode::conv_transpose2d, {{{1, 16, 3, 4}}, {{16, 16, 3, 3}}},
         [](Graph&, V x) { return conv_transpose2d(x[0], x[1], {}, 1, 2); });
+    // A 3x3 convolution of an upsampling by 2: built as a transposed convolution of the small
+    // image with filters summed from w (ops/image.cpp), gradients through both.
+    row("conv2d of an upsampling", OpCode::conv_transpose2d, {{{1, 2, 3, 2}}, {{3, 2, 3, 3}}, {{3}}},
+        [](Graph&, V x) { return conv2d(upsample_nearest2d(x[0], 2), x[1], x[2], 1, 1); });
     row("conv2d stride 2", OpCode::conv2d, {{{2, 2, 6, 5}}, {{3, 2, 3, 2}}},
         [](Graph&, V x) { return conv2d(x[0], x[1], {}, 2, 1); });
     row("conv_transpose2d", OpCode::conv_transpose2d, {{{2, 3, 3, 3}}, {{3, 2, 4, 4}}, {{2}}},

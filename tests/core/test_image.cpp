@@ -253,6 +253,42 @@ TEST_CASE("max pooling and unpooling match their definitions on odd and padded p
   }
 }
 
+TEST_CASE("a 3x3 convolution of an upsampling by 2 runs as a transposed convolution, same values and gradients",
+          "[image]") {
+  struct Case {
+    Shape x, w;
+  };
+  // Odd sizes, one output channel (the decoders' last layer), and 16 -> 16 channels (Winograd's
+  // shape: left as a convolution of the upsampled image).
+  for (const Case& k : {Case{{2, 3, 5, 4}, {2, 3, 3, 3}}, Case{{3, 8, 7, 7}, {1, 8, 3, 3}}, Case{{2, 16, 4, 3}, {16, 16, 3, 3}}}) {
+    INFO("x " << k.x.str() << ", w " << k.w.str());
+    const bool winograd = k.w[0] % 16 == 0;
+    const Shape bs{k.w[0]}, ys{k.x[0], k.w[0], 2 * k.x[2], 2 * k.x[3]};
+    const std::vector<std::vector<float>> data = {pattern(k.x.numel(), 1), pattern(k.w.numel(), 2),
+                                                   pattern(bs.numel(), 3), pattern(ys.numel(), 4)};
+    // Values, then the gradients in x, w and b of <y, r>, end to end.
+    auto all = [&](bool rewritten) {
+      OpCode op = OpCode::input;
+      std::vector<float> out = run({k.x, k.w, bs, ys}, data, [&](auto& in) {
+        Value up = upsample_nearest2d(in[0], 2);
+        Value y = conv2d(rewritten ? up : affine(up, 1, 0), in[1], in[2], 1, 1);  // affine: not an upsampling
+        op = y.op();
+        std::vector<Value> g = grad(sum(y * in[3]), {in[0], in[1], in[2]});
+        return concat({reshape(y, {ys.numel()}), reshape(g[0], {k.x.numel()}), reshape(g[1], {k.w.numel()}), g[2]}, 0);
+      });
+      return std::make_pair(out, op);
+    };
+    const auto [got, got_op] = all(true);
+    const auto [want, want_op] = all(false);
+    CHECK(want_op == OpCode::conv2d);
+    CHECK(got_op == (winograd ? OpCode::conv2d : OpCode::conv_transpose2d));
+    REQUIRE(got.size() == want.size());
+    // The same sums in another order (taps added first): float rounding of sums of a few
+    // hundred terms of size ~1.
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-4).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("nearest upsampling repeats pixels and the block sum adds them back", "[image]") {
   const std::vector<float> x = {1, 2, 3, 4, 5, 6};
   std::vector<float> up = run({Shape{1, 1, 2, 3}}, {x}, [](auto& in) { return upsample_nearest2d(in[0], 2); });
