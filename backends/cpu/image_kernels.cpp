@@ -1,11 +1,14 @@
-// Image kernels on the CPU (ops/image.h has the geometry). Three ways to run a convolution:
+// Image kernels on the CPU (ops/image.h has the geometry). Four ways to run a convolution:
 //
-// Direct (stride 1, more than one input channel: every layer of the conv models but the first):
-// each image's planes are copied zero-padded into flat rows so that every filter tap is one
-// contiguous shift, and a register block of 4 output channels x 32 positions accumulates over
-// all input channels and taps before it is stored (vectors through GCC's vector extension). The
-// transpose is the same loop over the flipped, channel-swapped filters; the filter gradient keeps
-// one vector of partial sums per tap for two output channels at a time.
+// Winograd F(2x2, 3x3) (stride 1, 3x3 filters, input and output channels multiples of 16:
+// convdae's 32 -> 32 layers): see its section below.
+//
+// Direct (the other stride-1 layers with more than one input channel): each image's planes are
+// copied zero-padded into flat rows so that every filter tap is one contiguous shift, and a
+// register block of 6 output channels x 64 positions accumulates over all input channels and
+// taps before it is stored (vectors through GCC's vector extension). The transpose is the same
+// loop over the flipped, channel-swapped filters; the filter gradient keeps one vector of partial
+// sums per tap for 3 output channels at a time (6 for the 2x2 phase filters).
 //
 // Strided (upconv's decoder): the same loops over the image's s^2 phase planes (below).
 //

@@ -166,20 +166,23 @@ TEST_CASE("convolutions, their transposes and filter products match their defini
 }
 
 TEST_CASE("image ops give the same bits on 1, 2 and 3 threads", "[image]") {
-  const Shape xs{20, 4, 12, 12}, ws{6, 4, 3, 3};
-  const std::vector<float> x = pattern(xs.numel(), 5), w = pattern(ws.numel(), 6);
+  // Direct loops (4 -> 6 channels), then Winograd (16 -> 16), and the transposed convolution a
+  // convolution of an upsampling becomes (16 -> 6).
+  const int64_t c = GENERATE(4, 16), f = c == 4 ? 6 : 16;
+  const Shape xs{20, c, 12, 12}, ws{f, c, 3, 3}, vs{6, f, 3, 3};
+  const std::vector<float> x = pattern(xs.numel(), 5), w = pattern(ws.numel(), 6), v = pattern(vs.numel(), 7);
   auto step = [&](const std::vector<Value>& in) {
     Value y = conv2d(in[0], in[1], {}, 1, 1);
     Value pooled = max_pool2d(relu(y), 2, 2, 1);
     Value up = upsample_nearest2d(pooled, 2);
-    Value loss = sum(square(up));
-    std::vector<Value> g = grad(loss, {in[0], in[1]});
-    return concat({reshape(g[0], {xs.numel()}), reshape(g[1], {ws.numel()})}, 0);
+    Value loss = sum(square(conv2d(up, in[2], {}, 1, 1)));
+    std::vector<Value> g = grad(loss, {in[0], in[1], in[2]});
+    return concat({reshape(g[0], {xs.numel()}), reshape(g[1], {ws.numel()}), reshape(g[2], {vs.numel()})}, 0);
   };
   std::vector<std::vector<float>> results;
   for (int threads : {1, 2, 3}) {
     set_num_threads(threads);
-    results.push_back(run({xs, ws}, {x, w}, step));
+    results.push_back(run({xs, ws, vs}, {x, w, v}, step));
   }
   set_num_threads(0);
   CHECK(results[0] == results[1]);
