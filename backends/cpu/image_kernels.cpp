@@ -35,6 +35,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/loops.h"
+#include "backends/cpu/vectors.h"
 #include "ops/image.h"
 
 namespace ag::cpu {
@@ -108,7 +109,8 @@ void fold_add(const ConvGeometry& g, const T* cols, T* x) {
 
 // A per-thread scratch buffer that only grows, so a run allocates nothing once the first has.
 // Slot 0 is for the work of one thread task; slot 1 for what the calling thread prepares before
-// a parallel loop and the tasks then read (the calling thread runs a task too, in slot 0).
+// a parallel loop and the tasks then read (the calling thread runs a task too, in slot 0); slot 2
+// for a second such buffer made from slot 1's (Winograd's filters from the flipped ones).
 template <class T, int Slot = 0>
 T* scratch(size_t n) {
   thread_local std::vector<T> buffer;
@@ -166,43 +168,6 @@ void pad_planes(const FlatPlanes& f, const T* src, int64_t planes, T* dst) {
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t r = 0; r < f.h; ++r)
       std::copy(src + (p * f.h + r) * f.w, src + (p * f.h + r + 1) * f.w, dst + p * f.stride() + (r + f.pad_h) * f.wp() + f.pad_w);
-}
-
-// 64-byte vectors (GCC's vector extension: 16 floats or 8 doubles; the compiler picks the
-// instructions, two 32-byte halves where the CPU has no 64-byte registers).
-typedef float Vec16f __attribute__((vector_size(64)));
-typedef double Vec8d __attribute__((vector_size(64)));
-template <class T>
-struct VecOf;
-template <>
-struct VecOf<float> {
-  using type = Vec16f;
-};
-template <>
-struct VecOf<double> {
-  using type = Vec8d;
-};
-template <class T>
-using Vec = typename VecOf<T>::type;
-template <class T>
-constexpr int64_t vec_lanes = int64_t(64 / sizeof(T));
-template <class T>
-inline Vec<T> load(const T* p) {
-  Vec<T> v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-template <class T>
-inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof v); }
-// Keeps a loaded vector in a register: without it GCC folds the load into each FMA that reads
-// it, and an unaligned load read by OB products costs OB loads (which split cache lines).
-template <class V>
-inline void in_register(V& v) {
-#ifdef __AVX512F__
-  asm("" : "+v"(v));
-#else
-  (void)v;
-#endif
 }
 
 // out[o, k] = sum_{s, t} k[o, s, t] padded[s, k + tap_offset(t)] for outputs o0 .. o0 + OB - 1, with
@@ -432,43 +397,6 @@ bool runs_winograd(const ConvGeometry& g) {
   return direct_allowed && winograd_shaped(g.c, g.f, g.kh, g.kw, g.stride, g.pad);
 }
 
-// One butterfly stage of a register transpose: rows i and i + D exchange their lanes k with
-// k & D set and k - D of the other (lo) / k + D (hi).
-template <int D, class V, size_t... K>
-V swap_lo(V a, V b, std::index_sequence<K...>) {
-  return __builtin_shufflevector(a, b, ((K & D) == 0 ? int(K) : int(sizeof...(K) + K - D))...);
-}
-template <int D, class V, size_t... K>
-V swap_hi(V a, V b, std::index_sequence<K...>) {
-  return __builtin_shufflevector(a, b, ((K & D) == 0 ? int(K + D) : int(sizeof...(K) + K))...);
-}
-
-// dst [cols, rows] = src [rows, cols]^T (leading dimensions ld_src, ld_dst), in blocks of one
-// vector length square transposed in registers (log2 of it stages of shuffles), the edges by element.
-template <class T>
-void transpose(const T* __restrict src, int64_t rows, int64_t cols, int64_t ld_src, T* __restrict dst, int64_t ld_dst) {
-  constexpr int L = int(vec_lanes<T>);
-  const int64_t rows_v = rows / L * L, cols_v = cols / L * L;
-  for (int64_t i0 = 0; i0 < rows_v; i0 += L)
-    for (int64_t j0 = 0; j0 < cols_v; j0 += L) {
-      Vec<T> r[L];
-      for (int i = 0; i < L; ++i) r[i] = load(src + (i0 + i) * ld_src + j0);
-      auto stage = [&]<int D>(auto self) {
-        for (int i = 0; i < L; ++i)
-          if ((i & D) == 0) {
-            const Vec<T> lo = swap_lo<D>(r[i], r[i + D], std::make_index_sequence<L>{});
-            r[i + D] = swap_hi<D>(r[i], r[i + D], std::make_index_sequence<L>{});
-            r[i] = lo;
-          }
-        if constexpr (2 * D < L) self.template operator()<2 * D>(self);
-      };
-      stage.template operator()<1>(stage);
-      for (int j = 0; j < L; ++j) store(dst + (j0 + j) * ld_dst + i0, r[j]);
-    }
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = i < rows_v ? cols_v : 0; j < cols; ++j) dst[j * ld_dst + i] = src[i * ld_src + j];
-}
-
 // x [c, h, w] as channel-last rows X [rows, cols, c], shifted down and right by pad, zero
 // elsewhere: transposed to [h w, c] in `tmp`, then copied row by row.
 template <class T>
@@ -551,9 +479,11 @@ void wino_output(const WinoTiles& W, const T* M, int64_t f, int64_t t0, int64_t 
   }
 }
 
-// U[ξ][s][o] = (G k[o, s] G^T)[ξ] for filters k [outs, sources, 3, 3].
+// U[ξ][s][o] = (G k[o, s] G^T)[ξ] for filters k [outs, sources, 3, 3], written into the calling
+// thread's slot-2 scratch (slot 1 may hold k itself), which the parallel loop after it reads.
 template <class T>
-void wino_filters(const T* k, int64_t outs, int64_t sources, T* U) {
+const T* wino_filters(const T* k, int64_t outs, int64_t sources) {
+  T* U = scratch<T, 2>(size_t(16 * outs * sources));
   for (int64_t o = 0; o < outs; ++o)
     for (int64_t s = 0; s < sources; ++s) {
       const T* g = k + (o * sources + s) * 9;
@@ -569,6 +499,7 @@ void wino_filters(const T* k, int64_t outs, int64_t sources, T* U) {
         for (int q = 0; q < 4; ++q) U[((r * 4 + q) * sources + s) * outs + o] = u[q];
       }
     }
+  return U;
 }
 
 // out[i][j..] (FV vectors) = sum_k a[i][k] b[k][j..] for RB rows, with a[i][k] at a[i ai + k ak]
@@ -701,8 +632,7 @@ void conv2d(const KernelCall& c) {
   const bool winograd = runs_winograd(g);
   const Phases P = phases_of(g);
   const T* kp = phased ? phase_filters(g, P, w, false) : nullptr;
-  T* U = winograd ? scratch<T, 2>(size_t(16 * g.c * g.f)) : nullptr;
-  if (winograd) wino_filters(w, g.f, g.c, U);
+  const T* U = winograd ? wino_filters(w, g.f, g.c) : nullptr;
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.c * g.image_plane();
@@ -744,8 +674,7 @@ void conv_transpose2d(const KernelCall& c) {
   const Phases P = phases_of(g);
   const bool winograd = runs_winograd(g);
   const T* kp = phased || direct || winograd ? phase_filters(g, P, w, true) : nullptr;  // flipped, at stride 1
-  T* U = winograd ? scratch<T, 2>(size_t(16 * g.c * g.f)) : nullptr;
-  if (winograd) wino_filters(kp, g.c, g.f, U);
+  const T* U = winograd ? wino_filters(kp, g.c, g.f) : nullptr;
 #pragma omp parallel for schedule(static) if (g.n > 1)
   for (int64_t n = 0; n < g.n; ++n) {
     const T* yn = y + n * g.f * g.map_plane();

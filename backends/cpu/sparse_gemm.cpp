@@ -6,6 +6,7 @@
 // D = op(B), out = C. A sparse right operand (C = op(A) B): C^T = B^T op(A)^T, so S = B^T (the
 // nonzeros of each column of B), D = op(A)^T, out = C^T, transposed into C at the end.
 #include "backends/cpu/sparse_gemm.h"
+#include "backends/cpu/vectors.h"
 
 #include <cblas.h>
 #include <immintrin.h>
@@ -112,60 +113,9 @@ void group_times_dense(const Group& s, const float* D, int64_t ldd, int c0, int 
   if (c < c1) block_tail(s, D, ldd, c, c1, out);
 }
 
-#if defined(__AVX512F__)
-// GCC 12's unpack intrinsics pass _mm512_undefined_ps() as the masked-off source and warn about it.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-// d[c, r] = s[r, c] for a 16 x 16 tile, in registers: 32-bit, 64-bit and two 128-bit
-// interleaving rounds.
-inline void transpose_tile(const float* s, int64_t lds, float* d, int64_t ldd) {
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(s + i * lds);
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-  }
-  auto pd = [](__m512 x) { return _mm512_castps_pd(x); };
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[i]), pd(t[i + 2])));
-    r[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[i]), pd(t[i + 2])));
-    r[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(t[i + 1]), pd(t[i + 3])));
-    r[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(t[i + 1]), pd(t[i + 3])));
-  }
-  for (int h = 0; h < 16; h += 8)
-    for (int j = 0; j < 4; ++j) {
-      t[h + j] = _mm512_shuffle_f32x4(r[h + j], r[h + j + 4], 0x88);
-      t[h + j + 4] = _mm512_shuffle_f32x4(r[h + j], r[h + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-  }
-  for (int i = 0; i < 16; ++i) _mm512_storeu_ps(d + i * ldd, r[i]);
-}
-#pragma GCC diagnostic pop
-#endif
-
-// dst[c, r] = src[r, c] for rows [r0, r1) of src. With AVX-512 in 16 x 16 tiles through
-// registers: 1.7-2.7x faster than OpenBLAS's somatcopy on two threads (784x400 55.8 -> 23.0 us,
-// 784x128 21.8 -> 11.0, 784x1000 110 -> 64, 150x784 37.4 -> 14.0; a harness, interleaved);
-// elsewhere somatcopy.
+// dst[c, r] = src[r, c] for rows [r0, r1) of src (vectors.h: 16 x 16 squares through registers).
 void transpose_rows(const float* src, int64_t lds, int r0, int r1, int cols, float* dst, int64_t ldd) {
-  if (r1 <= r0 || cols <= 0) return;
-#if defined(__AVX512F__)
-  // Bands of 64 columns, each down all the rows: a band's reads and writes stay in cache.
-  const int r16 = r0 + (r1 - r0) / 16 * 16, c16 = cols / 16 * 16;
-  for (int c0 = 0; c0 < c16; c0 += 64)
-    for (int r = r0; r < r16; r += 16)
-      for (int c = c0; c < std::min(c16, c0 + 64); c += 16) transpose_tile(src + r * lds + c, lds, dst + c * ldd + r, ldd);
-  for (int r = r0; r < r16; ++r)
-    for (int c = c16; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
-  for (int r = r16; r < r1; ++r)
-    for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
-#else
-  cblas_somatcopy(CblasRowMajor, CblasTrans, r1 - r0, cols, 1.0f, src + r0 * lds, int(lds), dst + r0, int(ldd));
-#endif
+  if (r1 > r0 && cols > 0) transpose(src + r0 * lds, r1 - r0, cols, lds, dst + r0, ldd);
 }
 
 // The k in [0, n) where any of the rows x[r] (null: a row of zeros) is nonzero (NaN counts:
