@@ -243,6 +243,9 @@ const std::vector<OpRow>& op_rows() {
        [](X x) { return batch_norm_dx(x[0], x[1], x[2], 1e-5f); }},
       {"batch_moments", OpCode::batch_moments, {Shape{150, 128}}, [](X x) { return batch_moments(x[0]); }},
       {"broadcast_to", OpCode::broadcast_to, {Shape{784}}, [](X x) { return broadcast_to(x[0], batch); }},
+      // A batch transposed, and images from channels-first to channels-last (strided reads).
+      {"permute_rows_cols", OpCode::permute, {batch}, [](X x) { return transpose(x[0], 0, 1); }},
+      {"permute_nchw_nhwc", OpCode::permute, {Shape{150, 32, 14, 14}}, [](X x) { return permute(x[0], {0, 2, 3, 1}); }},
       {"slice", OpCode::slice, {batch}, [](X x) { return slice(x[0], 1, 100, 400); }},
       {"pad", OpCode::pad, {Shape{150, 400}}, [](X x) { return pad(x[0], 1, 100, 784); }},
       {"concat", OpCode::concat, {Shape{150, 384}, Shape{150, 400}}, [](X x) { return concat({x[0], x[1]}, 1); }},

@@ -1,4 +1,5 @@
-// Broadcast shape rule and the M x N split that the elementwise kernels use.
+// Broadcast shape rule, the M x N split that the elementwise kernels use, and the strided
+// gathers of broadcast_to and permute.
 #include "ops/broadcast.h"
 
 #include <algorithm>
@@ -53,6 +54,35 @@ bool broadcast_plan(const Shape& a, const Shape& b, const Shape& out, Broadcast2
     return true;
   }
   return false;
+}
+
+GatherStrides broadcast_strides(const Shape& out, const Shape& in) {
+  GatherStrides g;
+  const int r = out.rank;
+  int64_t stride = 1;
+  for (int k = r - 1; k >= 0; --k) {
+    g.out_dim[4 - r + k] = out.dim[k];
+    const int ik = in.rank - r + k;
+    const int64_t d = ik >= 0 ? in.dim[ik] : 1;
+    g.in_stride[4 - r + k] = d == 1 ? 0 : stride;
+    stride *= d;
+  }
+  return g;
+}
+
+GatherStrides permute_strides(const Shape& in, const int64_t* perm) {
+  const int r = in.rank;
+  int64_t stride[Shape::max_rank], s = 1;
+  for (int k = r - 1; k >= 0; --k) {
+    stride[k] = s;
+    s *= in.dim[k];
+  }
+  GatherStrides g;
+  for (int k = 0; k < r; ++k) {
+    g.out_dim[4 - r + k] = in.dim[perm[k]];
+    g.in_stride[4 - r + k] = stride[perm[k]];
+  }
+  return g;
 }
 
 }  // namespace ag

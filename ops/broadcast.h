@@ -31,6 +31,17 @@ inline AxisSplit split_at_axis(const Shape& s, int axis) {
   return a;
 }
 
+// A strided gather, y[idx] = x[sum_k idx_k * in_stride[k]], as both backends run broadcast_to
+// and permute: the output's axes right-aligned into 4, the input's stride on each (0 where an
+// axis is stretched; the moved axis's stride where axes are permuted).
+struct GatherStrides {
+  int64_t out_dim[4] = {1, 1, 1, 1};
+  int64_t in_stride[4] = {0, 0, 0, 0};
+};
+GatherStrides broadcast_strides(const Shape& out, const Shape& in);
+// Output axis k is input axis perm[k] (perm has out.rank entries).
+GatherStrides permute_strides(const Shape& in, const int64_t* perm);
+
 // numpy's rule (right-aligned, 1 stretches); false when the shapes do not broadcast.
 bool broadcast_shape(const Shape& a, const Shape& b, Shape* out);
 // The M x N split and each operand's mode; false when no split describes both operands.

@@ -210,17 +210,6 @@ Value upsampled_taps(Value w, int axis) {
   return concat({tap(2), tap(1) + tap(2), tap(0) + tap(1), tap(0)}, axis);
 }
 
-// w [F, C, ...] as [C, F, ...]: one slice per input channel, stacked.
-Value swap_filter_channels(Value w) {
-  const Shape& s = w.shape();
-  Shape one = s;
-  one.dim[0] = 1;
-  one.dim[1] = s[0];
-  std::vector<Value> parts;
-  for (int64_t c = 0; c < s[1]; ++c) parts.push_back(reshape(slice(w, 1, c, 1), one));
-  return concat(parts, 0);
-}
-
 }  // namespace
 
 Value conv2d(Value x, Value w, Value b, int64_t stride, int64_t padding) {
@@ -235,7 +224,7 @@ Value conv2d(Value x, Value w, Value b, int64_t stride, int64_t padding) {
       w.valid() && w.shape().rank == 4 && w.shape()[2] == 3 && w.shape()[3] == 3 && x.shape().rank == 4 &&
       w.shape()[1] == x.shape()[1] && w.dtype() == x.dtype() &&
       !winograd_shaped(w.shape()[1], w.shape()[0], 3, 3, stride, padding))
-    return conv_transpose2d(x.input(0), swap_filter_channels(upsampled_taps(upsampled_taps(w, 2), 3)), b, 2, 1);
+    return conv_transpose2d(x.input(0), transpose(upsampled_taps(upsampled_taps(w, 2), 3), 0, 1), b, 2, 1);
   if (b.valid()) return x.graph->add(OpCode::conv2d, {x, w, b}, conv_attrs(stride, padding));
   return x.graph->add(OpCode::conv2d, {x, w}, conv_attrs(stride, padding));
 }

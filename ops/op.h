@@ -66,6 +66,7 @@
   X(batch_norm_dx)      \
   X(batch_moments)      \
   X(broadcast_to)       \
+  X(permute)            \
   X(reshape)            \
   X(stop_gradient)      \
   X(slice)              \

@@ -94,6 +94,10 @@ Value broadcast_to(Value x, Shape shape);
 Value sum_to(Value x, Shape shape);  // the reverse of broadcasting: sums the broadcast axes
 Value reshape(Value x, Shape shape);
 Value stop_gradient(Value x);  // x's values; no gradient flows through it (PyTorch's detach); free, an alias
+// Output axis k is x's axis axes[k] (numpy's transpose, PyTorch's permute); a negative axis counts
+// from the end. A new memory order is one copy; where only axes of length 1 move, a free reshape.
+Value permute(Value x, const std::vector<int>& axes);
+Value transpose(Value x, int axis0, int axis1);  // those two axes swapped
 Value slice(Value x, int axis, int64_t start, int64_t length);
 Value pad(Value x, int axis, int64_t start, int64_t total);  // zeros around x along axis
 Value concat(const std::vector<Value>& parts, int axis);  // any number of parts, one node

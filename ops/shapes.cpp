@@ -1,7 +1,8 @@
-// Leaves (input, constant, external), shape ops (reshape, stop_gradient, slice, pad, concat) and
-// assign. reshape and stop_gradient are free at run time: the plan makes the output an alias of
+// Leaves (input, constant, external), shape ops (reshape, stop_gradient, permute, slice, pad,
+// concat) and assign. reshape and stop_gradient are free at run time: the plan makes the output an alias of
 // the input.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "ops/ops.h"
 #include "ops/registry.h"
@@ -23,6 +24,26 @@ void bw_reshape(const Value& y, const Value& g, Value* d) { d[0] = reshape(g, y.
 
 // stop_gradient: the input's values, and no gradient to it (the d[0] left invalid).
 Shape same_rule(const Node&, const Shape* in) { return in[0]; }
+
+// permute: attrs i = perm, output axis k is input axis perm[k].
+Shape permute_rule(const Node& n, const Shape* in) {
+  bool seen[Shape::max_rank] = {};
+  Shape s = in[0];
+  for (int k = 0; k < in[0].rank; ++k) {
+    const int64_t a = n.attrs.i[k];
+    if (a < 0 || a >= in[0].rank || seen[a])
+      shape_error(n, in, fmt::format("({}) is not a permutation of the {} axes", fmt::join(n.attrs.i, n.attrs.i + in[0].rank, ", "), in[0].rank));
+    seen[a] = true;
+    s.dim[k] = in[0].dim[a];
+  }
+  return s;
+}
+void bw_permute(const Value& y, const Value& g, Value* d) {
+  const int64_t* perm = y.node().attrs.i;
+  std::vector<int> inverse(size_t(y.shape().rank), 0);
+  for (int k = 0; k < y.shape().rank; ++k) inverse[size_t(perm[k])] = k;
+  d[0] = permute(g, inverse);
+}
 
 int check_axis(const Node& n, const Shape* in, int64_t axis) {
   if (axis < 0 || axis >= in[0].rank) shape_error(n, in, fmt::format("axis {} is out of range", axis));
@@ -98,6 +119,7 @@ void register_shape_ops(OpInfo* t) {
   set_op(t, OpCode::external, OpKind::leaf, 0, true, leaf_rule, bw_leaf);
   set_op(t, OpCode::reshape, OpKind::shape, 1, true, reshape_rule, bw_reshape);
   set_op(t, OpCode::stop_gradient, OpKind::shape, 1, true, same_rule, bw_leaf);
+  set_op(t, OpCode::permute, OpKind::shape, 1, true, permute_rule, bw_permute);
   set_op(t, OpCode::slice, OpKind::shape, 1, true, slice_rule, bw_slice);
   set_op(t, OpCode::pad, OpKind::shape, 1, true, pad_rule, bw_pad);
   set_op(t, OpCode::concat, OpKind::shape, -1, true, concat_rule, bw_concat);
@@ -154,6 +176,43 @@ Value reshape(Value x, Shape shape) {
 }
 
 Value stop_gradient(Value x) { return x.graph->add(OpCode::stop_gradient, {x}); }
+
+Value permute(Value x, const std::vector<int>& axes) {
+  const Shape& s = x.shape();
+  if (int(axes.size()) != s.rank)
+    throw Error(fmt::format("permute: {} axes given for a tensor of shape {}", axes.size(), s.str()));
+  Attrs a;
+  Shape out = s;
+  bool valid = true, seen[Shape::max_rank] = {}, moves = false;
+  for (int k = 0, last = -1; k < s.rank; ++k) {
+    const int ax = axes[size_t(k)] < 0 ? axes[size_t(k)] + s.rank : axes[size_t(k)];
+    a.i[k] = ax;
+    if (ax < 0 || ax >= s.rank || seen[ax]) {
+      valid = false;
+      continue;
+    }
+    seen[ax] = true;
+    out.dim[k] = s.dim[ax];
+    if (s.dim[ax] == 1) continue;
+    moves |= ax < last;
+    last = ax;
+  }
+  // Where the axes longer than 1 keep their order, so does memory: a free reshape (or x itself).
+  if (valid && !moves) return reshape(x, out);
+  return x.graph->add(OpCode::permute, {x}, a);  // the shape rule names an invalid permutation
+}
+
+Value transpose(Value x, int axis0, int axis1) {
+  const int r = x.shape().rank;
+  if (axis0 < 0) axis0 += r;
+  if (axis1 < 0) axis1 += r;
+  if (axis0 < 0 || axis0 >= r || axis1 < 0 || axis1 >= r)
+    throw Error(fmt::format("transpose: axes {} and {} are outside a tensor of shape {}", axis0, axis1, x.shape().str()));
+  std::vector<int> axes(size_t(r), 0);
+  for (int k = 0; k < r; ++k) axes[size_t(k)] = k;
+  std::swap(axes[size_t(axis0)], axes[size_t(axis1)]);
+  return permute(x, axes);
+}
 
 Value slice(Value x, int axis, int64_t start, int64_t length) {
   if (axis < 0) axis += x.shape().rank;

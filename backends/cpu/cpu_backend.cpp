@@ -90,6 +90,7 @@ struct KernelTable {
     k[int(OpCode::batch_norm_dx)] = batch_norm_dx_kernel;
     k[int(OpCode::batch_moments)] = batch_moments_kernel;
     k[int(OpCode::broadcast_to)] = broadcast_kernel;
+    k[int(OpCode::permute)] = permute_kernel;
     k[int(OpCode::slice)] = slice_kernel;
     k[int(OpCode::pad)] = pad_kernel;
     k[int(OpCode::concat)] = concat_kernel;

@@ -26,6 +26,7 @@ void batch_norm_dx_kernel(const KernelCall& c);
 void batch_moments_kernel(const KernelCall& c);
 
 void broadcast_kernel(const KernelCall& c);
+void permute_kernel(const KernelCall& c);
 void slice_kernel(const KernelCall& c);
 void pad_kernel(const KernelCall& c);
 void concat_kernel(const KernelCall& c);

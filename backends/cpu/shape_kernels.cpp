@@ -1,4 +1,5 @@
-// Shape kernels on the CPU: broadcasts and the copies of slice, pad, concat and assign.
+// Shape kernels on the CPU: the gathers of broadcast_to and permute, and the copies of slice,
+// pad, concat and assign.
 #include <omp.h>
 
 #include <algorithm>
@@ -8,38 +9,56 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/loops.h"
+#include "ops/broadcast.h"
 
 namespace ag::cpu {
 
 namespace {
 
-// y[idx] = x[idx with broadcast axes pinned to 0], up to rank 4.
+// y[idx] = x[sum_k idx_k * in_stride[k]] (ops/broadcast.h): broadcast_to and permute. Rows whose
+// source is contiguous are copied whole; otherwise (a transpose) the last two axes go in square
+// tiles, so that the strided reads of a tile share their cache lines.
 template <class T>
-void broadcast(const KernelCall& c) {
-  const Shape &so = c.out.shape, &si = c.in[0].shape;
-  int64_t od[4] = {1, 1, 1, 1}, st[4] = {0, 0, 0, 0};
-  const int r = so.rank;
-  int64_t stride = 1;
-  for (int k = r - 1; k >= 0; --k) {
-    od[4 - r + k] = so.dim[k];
-    int ik = si.rank - r + k;
-    int64_t d = ik >= 0 ? si.dim[ik] : 1;
-    st[4 - r + k] = d == 1 ? 0 : stride;
-    stride *= d;
-  }
+void gather(const KernelCall& c, const GatherStrides& g) {
+  const int64_t* od = g.out_dim;
+  const int64_t* st = g.in_stride;
   const T* x = c.in[0].ptr<T>();
   T* y = c.out.ptr<T>();
-#pragma omp parallel for collapse(2) schedule(static) if (c.out.numel() > cpu::parallel_grain)
+  const bool big = c.out.numel() > cpu::parallel_grain;
+  if (st[3] == 1 || od[3] == 1) {
+#pragma omp parallel for collapse(3) schedule(static) if (big)
+    for (int64_t a = 0; a < od[0]; ++a)
+      for (int64_t b = 0; b < od[1]; ++b)
+        for (int64_t cc = 0; cc < od[2]; ++cc) {
+          T* yr = y + ((a * od[1] + b) * od[2] + cc) * od[3];
+          const T* xr = x + a * st[0] + b * st[1] + cc * st[2];
+          if (st[3] == 1)
+            std::memcpy(yr, xr, size_t(od[3]) * sizeof(T));
+          else
+            yr[0] = xr[0];
+        }
+    return;
+  }
+  constexpr int64_t tile = 32;
+  const int64_t ti = (od[2] + tile - 1) / tile, tj = (od[3] + tile - 1) / tile;
+#pragma omp parallel for collapse(4) schedule(static) if (big)
   for (int64_t a = 0; a < od[0]; ++a)
     for (int64_t b = 0; b < od[1]; ++b)
-      for (int64_t cc = 0; cc < od[2]; ++cc) {
-        T* yr = y + ((a * od[1] + b) * od[2] + cc) * od[3];
-        const T* xr = x + a * st[0] + b * st[1] + cc * st[2];
-        for (int64_t d = 0; d < od[3]; ++d) yr[d] = xr[d * st[3]];
-      }
+      for (int64_t i0 = 0; i0 < ti; ++i0)
+        for (int64_t j0 = 0; j0 < tj; ++j0) {
+          T* yp = y + (a * od[1] + b) * od[2] * od[3];
+          const T* xp = x + a * st[0] + b * st[1];
+          const int64_t i_end = std::min(od[2], (i0 + 1) * tile), j_end = std::min(od[3], (j0 + 1) * tile);
+          for (int64_t i = i0 * tile; i < i_end; ++i)
+            for (int64_t j = j0 * tile; j < j_end; ++j) yp[i * od[3] + j] = xp[i * st[2] + j * st[3]];
+        }
+}
+void gather(const KernelCall& c, const GatherStrides& g) {
+  c.out.dtype == DType::f32 ? gather<float>(c, g) : gather<double>(c, g);
 }
 }  // namespace
-void broadcast_kernel(const KernelCall& c) { c.out.dtype == DType::f32 ? broadcast<float>(c) : broadcast<double>(c); }
+void broadcast_kernel(const KernelCall& c) { gather(c, broadcast_strides(c.out.shape, c.in[0].shape)); }
+void permute_kernel(const KernelCall& c) { gather(c, permute_strides(c.in[0].shape, c.node->attrs.i)); }
 
 namespace {
 

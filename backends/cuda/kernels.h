@@ -16,7 +16,7 @@ void register_elementwise_kernels(Launcher* table);  // elementwise.cu: unary ma
 void register_reduce_kernels(Launcher* table);       // reduce.cu: losses, sum, sum_axis
 void register_random_kernels(Launcher* table);       // random.cu: uniform, normal, bernoulli
 void register_matmul_kernel(Launcher* table);        // matmul.cu: cuBLAS GEMM and the bias row
-void register_broadcast_kernel(Launcher* table);     // broadcast.cu: broadcast_to
+void register_broadcast_kernel(Launcher* table);     // broadcast.cu: broadcast_to, permute
 void register_copy_kernels(Launcher* table);         // copies.cpp: slice, pad, concat, assign
 void register_image_kernels(Launcher* table);        // image.cu: convolutions, pooling, upsampling
 void register_collective_kernels(Launcher* table);   // collective.cpp: allreduce_sum (NCCL through the communicator)

@@ -94,6 +94,7 @@ const std::vector<OpCase>& op_cases() {
     row("mean", OpCode::sum, {any}, [](Graph&, V x) { return mean(square(x[0]), 1); });
     row("broadcast_to", OpCode::broadcast_to, {{{3, 1}}}, [](Graph&, V x) { return square(broadcast_to(x[0], {2, 3, 4})); });
     row("reshape", OpCode::reshape, {any}, [](Graph&, V x) { return square(reshape(x[0], {2, 6})); });
+    row("permute", OpCode::permute, {{{2, 3, 4}}}, [](Graph&, V x) { return square(permute(x[0], {2, 0, 1})); });
     // A finite-difference check cannot see a detach (it differentiates the values), so the row's
     // detached path, (x - sg(x))^3, has zero first and second derivatives; test_gradcheck.cpp
     // checks that the gradient stops.

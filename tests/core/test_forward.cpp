@@ -171,6 +171,30 @@ TEST_CASE("reductions and shape ops", "[forward]") {
   CHECK(st.at(2) == Approx(ramp(2) + ramp(5)));
 }
 
+TEST_CASE("permute moves axes; where only axes of length 1 move it is a free reshape", "[forward]") {
+  // y[a, b, c, d] = x[c, a, d, b] for every index, against the definition.
+  const Shape xs{2, 3, 4, 5};
+  auto y = run_one(xs, ramp, [](Value x) { return permute(x, {1, 3, 0, 2}); });
+  REQUIRE(y.shape() == Shape{3, 5, 2, 4});
+  for (int64_t a = 0; a < 3; ++a)
+    for (int64_t b = 0; b < 5; ++b)
+      for (int64_t c = 0; c < 2; ++c)
+        for (int64_t d = 0; d < 4; ++d)
+          CHECK(y.at(((a * 5 + b) * 2 + c) * 4 + d) == ramp(((c * 3 + a) * 4 + d) * 5 + b));
+  auto t = run_one({3, 4}, ramp, [](Value x) { return transpose(x, -1, 0); });
+  REQUIRE(t.shape() == Shape{4, 3});
+  CHECK(t.at(1) == ramp(4));
+  Graph g;
+  Value x = input(g, {3, 1, 4}, "x");
+  CHECK(permute(x, {0, 1, 2}).id == x.id);
+  CHECK(permute(x, {1, 0, 2}).op() == OpCode::reshape);
+  CHECK(permute(x, {2, 1, 0}).op() == OpCode::permute);
+  CHECK_THROWS_WITH(permute(x, {0, 0, 1}), Contains("permute") && Contains("(0, 0, 1)") && Contains("[3, 1, 4]"));
+  CHECK_THROWS_WITH(permute(x, {0, 3, 1}), Contains("permute") && Contains("[3, 1, 4]"));
+  CHECK_THROWS_WITH(permute(x, {0, 1}), Contains("permute") && Contains("2 axes") && Contains("[3, 1, 4]"));
+  CHECK_THROWS_WITH(transpose(x, 0, 3), Contains("transpose") && Contains("[3, 1, 4]"));
+}
+
 TEST_CASE("logsumexp is stable for large inputs", "[forward]") {
   auto y = run_one({2, 3}, [](int64_t i) { return 1000.0 * double(i % 3); }, [](Value x) { return logsumexp(x, 1); });
   CHECK(y.at(0) == Approx(2000 + std::log(1 + std::exp(-1000.0) + std::exp(-2000.0))));

@@ -162,6 +162,11 @@ std::vector<ParityRow> make_rows() {
     Value x = d.input({6, 8});
     return Outs{square(reshape(x, {4, 12})), reshape(x * 2.0f, {2, 24}), reshape(x, {48})};
   });
+  row("permute", OpCode::permute, [](D d) {
+    Value x = d.input({3, 4, 5, 6});
+    return Outs{permute(x, {3, 1, 0, 2}), transpose(x, 2, 3), transpose(d.input({7, 9}), 0, 1),
+                permute(d.input({4, 1, 5}) * 2.0f, {2, 0, 1})};
+  });
   row("stop_gradient", OpCode::stop_gradient, [](D d) {
     Value x = d.input({6, 8});
     return Outs{square(stop_gradient(x)), stop_gradient(x * 2.0f) + x};
