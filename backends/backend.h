@@ -50,6 +50,20 @@ struct Program {
   int ncalls = 0;
 };
 
+// What a backend has done since the program started. Read before and after some work, the
+// difference shows what the work cost: a captured training step allocates nothing, makes the
+// host wait for nothing and is one graph launch (tests/cuda/test_capture.cpp, aebench's JSON).
+struct BackendCounts {
+  int64_t allocations = 0;   // alloc and alloc_host calls
+  int64_t stream_syncs = 0;  // the host waited for all the device's work: synchronize, upload, download
+  int64_t upload_waits = 0;  // wait_uploads calls that had a program's uploads to wait for
+  int64_t eager_runs = 0;    // programs enqueued call by call (CUDA: a program's first run)
+  int64_t captures = 0;      // programs captured as a CUDA graph (their second run)
+  int64_t graph_launches = 0;
+  int64_t device_bytes_used = -1;  // CUDA: the device's memory in use (cudaMemGetInfo), any allocator's; else -1
+  BackendCounts operator-(const BackendCounts& earlier) const;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -66,6 +80,7 @@ class Backend {
   // caller may refill them (CUDA: an event recorded after the uploads; CPU: nothing to wait for).
   virtual void wait_uploads(uint64_t program_id) { (void)program_id; }
   virtual void synchronize() {}
+  virtual BackendCounts counts() const = 0;
   virtual bool runs_fused() const { return false; }  // can run fused groups (else plans are compiled without)
 };
 

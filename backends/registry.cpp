@@ -9,6 +9,18 @@ Backend& cuda_backend();  // backends/cuda: throws when no device is present
 bool cuda_device_present();
 #endif
 
+BackendCounts BackendCounts::operator-(const BackendCounts& e) const {
+  BackendCounts d;
+  d.allocations = allocations - e.allocations;
+  d.stream_syncs = stream_syncs - e.stream_syncs;
+  d.upload_waits = upload_waits - e.upload_waits;
+  d.eager_runs = eager_runs - e.eager_runs;
+  d.captures = captures - e.captures;
+  d.graph_launches = graph_launches - e.graph_launches;
+  d.device_bytes_used = device_bytes_used < 0 || e.device_bytes_used < 0 ? -1 : device_bytes_used - e.device_bytes_used;
+  return d;
+}
+
 bool cuda_available() {
 #ifdef AEGRAPH_WITH_CUDA
   return cuda_device_present();

@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -113,6 +114,7 @@ class CpuBackend final : public Backend {
   void* alloc(size_t bytes) override {
     void* p = std::aligned_alloc(256, (std::max<size_t>(bytes, 1) + 255) / 256 * 256);
     if (!p) throw Error(fmt::format("cpu: out of memory allocating {} bytes", bytes));
+    ++allocations_;
     return p;
   }
   void release(void* p) override { std::free(p); }
@@ -120,7 +122,15 @@ class CpuBackend final : public Backend {
   void release_host(void* p) override { std::free(p); }
   void upload(void* d, const void* h, size_t n) override { if (n) std::memcpy(d, h, n); }
   void download(void* h, const void* d, size_t n) override { if (n) std::memcpy(h, d, n); }
+  // Every run is eager and synchronous: nothing to capture, nothing to wait for.
+  BackendCounts counts() const override {
+    BackendCounts c;
+    c.allocations = allocations_;
+    c.eager_runs = runs_;
+    return c;
+  }
   void run(const Program& p) override {
+    ++runs_;
     for (int i = 0; i < p.nuploads; ++i) upload(p.uploads[i].device, p.uploads[i].host, p.uploads[i].bytes);
     if (profile_) return run_profiled(p);
     Communicator& sums = communicator();
@@ -143,6 +153,8 @@ class CpuBackend final : public Backend {
   bool runs_fused() const override { return true; }
 
  private:
+  std::atomic<int64_t> allocations_{0}, runs_{0};
+
   // AEGRAPH_PROFILE=1: time every call of every program and print where the time went at exit.
   struct CallTime {
     std::string what;

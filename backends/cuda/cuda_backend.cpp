@@ -5,6 +5,7 @@
 // are enqueued before the graph, followed by an event the executor waits on before refilling. The program's
 // pointers are fixed for its executor's life, so the captured graph stays valid until forget().
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 
@@ -51,6 +52,7 @@ class CudaBackend final : public Backend {
       throw Error(fmt::format("cuda: alloc: cudaMalloc of {} bytes failed: {}: {}", bytes, cudaGetErrorName(err),
                               cudaGetErrorString(err)));
     }
+    ++allocations_;
     return p;
   }
   void release(void* p) override {
@@ -66,6 +68,7 @@ class CudaBackend final : public Backend {
       throw Error(fmt::format("cuda: alloc_host: cudaMallocHost of {} bytes failed: {}: {}", bytes,
                               cudaGetErrorName(err), cudaGetErrorString(err)));
     }
+    ++allocations_;
     return p;
   }
   void release_host(void* p) override {
@@ -78,6 +81,7 @@ class CudaBackend final : public Backend {
     const Context& ctx = cuda::context();
     std::lock_guard<std::mutex> lock(mutex_);
     check(cudaMemcpyAsync(device, host, bytes, cudaMemcpyHostToDevice, ctx.stream), "upload", "cudaMemcpyAsync");
+    ++stream_syncs_;
     check(cudaStreamSynchronize(ctx.stream), "upload", "cudaStreamSynchronize");
   }
   void download(void* host, const void* device, size_t bytes) override {
@@ -85,6 +89,7 @@ class CudaBackend final : public Backend {
     const Context& ctx = cuda::context();
     std::lock_guard<std::mutex> lock(mutex_);
     check(cudaMemcpyAsync(host, device, bytes, cudaMemcpyDeviceToHost, ctx.stream), "download", "cudaMemcpyAsync");
+    ++stream_syncs_;
     check(cudaStreamSynchronize(ctx.stream), "download", "cudaStreamSynchronize");
   }
 
@@ -112,13 +117,18 @@ class CudaBackend final : public Backend {
       cached.ncalls = p.ncalls;
       enqueue_calls(p, ctx);
       cached.runs = 1;
+      ++eager_runs_;
       return;
     }
     if (!cached.captured) {
       cached.graph = capture(p, ctx);
       cached.captured = true;
+      ++captures_;
     }
-    if (cached.graph) check(cudaGraphLaunch(cached.graph, ctx.stream), "run", "cudaGraphLaunch");
+    if (cached.graph) {
+      check(cudaGraphLaunch(cached.graph, ctx.stream), "run", "cudaGraphLaunch");
+      ++graph_launches_;
+    }
     ++cached.runs;
   }
 
@@ -138,6 +148,7 @@ class CudaBackend final : public Backend {
       if (it == programs_.end() || !it->second.uploaded) return;  // never ran: nothing in flight
       uploaded = it->second.uploaded;
     }
+    ++upload_waits_;
     check(cudaEventSynchronize(uploaded), "wait_uploads", "cudaEventSynchronize");
   }
 
@@ -145,7 +156,22 @@ class CudaBackend final : public Backend {
     Context* ctx = cuda::context_if_made();
     if (!ctx) return;  // nothing was ever enqueued
     std::lock_guard<std::mutex> lock(mutex_);
+    ++stream_syncs_;
     check(cudaStreamSynchronize(ctx->stream), "synchronize", "cudaStreamSynchronize");
+  }
+
+  BackendCounts counts() const override {
+    BackendCounts c;
+    c.allocations = allocations_;
+    c.stream_syncs = stream_syncs_;
+    c.upload_waits = upload_waits_;
+    c.eager_runs = eager_runs_;
+    c.captures = captures_;
+    c.graph_launches = graph_launches_;
+    size_t free = 0, total = 0;
+    if (cuda::context_if_made() && cudaMemGetInfo(&free, &total) == cudaSuccess) c.device_bytes_used = int64_t(total - free);
+    else (void)cudaGetLastError();
+    return c;
   }
 
  private:
@@ -208,6 +234,7 @@ class CudaBackend final : public Backend {
 
   std::mutex mutex_;
   std::unordered_map<uint64_t, CachedProgram> programs_;
+  std::atomic<int64_t> allocations_{0}, stream_syncs_{0}, upload_waits_{0}, eager_runs_{0}, captures_{0}, graph_launches_{0};
 };
 
 }  // namespace

@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "graph/aegraph.h"
+#include "models/model.h"
 #include "models/trainer.h"
 
 namespace ag::models::testing {
@@ -36,6 +38,60 @@ inline Generated generated_digits(int64_t n, int dim, int64_t offset = 0) {
     }
   }
   return d;
+}
+
+// Every model kind at a small size (empty sizes: the variant's default, the convolutional ones).
+struct SmallVariant {
+  std::string kind;
+  std::vector<int> sizes;
+};
+inline const std::vector<SmallVariant>& small_variants() {
+  static const std::vector<SmallVariant> v = {
+      {"ae", {784, 16}},     {"dae", {784, 16}},         {"cae", {784, 16}},          {"sparse", {784, 16}},
+      {"sae", {784, 32, 8}}, {"deep", {784, 32, 16, 4}}, {"vae", {784, 32, 4}},       {"conv", {}},
+      {"upconv", {}},        {"convdae", {}},            {"wta", {784, 32}},          {"seq2seq", {784, 8}},
+      {"catvae", {784, 32, 16, 20}},                     {"aae", {784, 32, 16, 2}},
+  };
+  return v;
+}
+
+// What the backend did in two steady epochs of one model's training (after a first epoch that
+// compiles, runs eagerly and, on CUDA, captures): `short_epoch` batches, then twice as many. The
+// difference between the two is what `short_epoch` more steps cost, so per-epoch work (the
+// learning rate and counters written, the epoch's loss read once) cancels out of it.
+struct StepCosts {
+  BackendCounts short_epoch, long_epoch;
+  int64_t extra_steps = 0;
+  BackendCounts per_extra_steps() const { return long_epoch - short_epoch; }
+};
+
+inline StepCosts measure_step_costs(const std::string& kind, const std::vector<int>& sizes, Device device) {
+  ModelConfig c;
+  c.kind = kind;
+  c.sizes = sizes;
+  c.seed = 3;
+  auto model = make_model(c, device);
+  TrainConfig t;
+  t.epochs = 3;
+  t.batch_size = 20;
+  t.seed = 3;
+  t.optim.kind = default_optimiser(kind);
+  t.optim.lr = t.optim.kind == "adam" ? 1e-3 : 0.01;
+  t.optim.grad_clamp = default_grad_clamp(kind);
+  Trainer trainer(*model, t);
+  const int dim = model->input_dim();
+  const Generated four = generated_digits(4 * t.batch_size, dim), eight = generated_digits(8 * t.batch_size, dim, 77);
+  Backend& b = backend(device);
+  StepCosts costs;
+  trainer.run_epoch(four.view());  // compiles; on CUDA the first run is eager, the second captured
+  const BackendCounts before = b.counts();
+  trainer.run_epoch(four.view());
+  const BackendCounts middle = b.counts();
+  trainer.run_epoch(eight.view());
+  costs.short_epoch = middle - before;
+  costs.long_epoch = b.counts() - middle;
+  costs.extra_steps = 4;
+  return costs;
 }
 
 // Every element of v, as doubles.

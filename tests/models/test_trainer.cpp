@@ -2,6 +2,9 @@
 // resumed in a fresh process (new model, new trainer) reaches exactly the losses and parameters
 // of an uninterrupted run; the last partial batch is trained by a second plan (or dropped);
 // the learning rate changes between epochs without recompiling; bad state and data are refused.
+#include <set>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "helpers.h"
@@ -141,6 +144,29 @@ TEST_CASE("evaluation covers every example, whatever the batch size", "[trainer]
   CHECK(split.mse == Approx(one.mse).epsilon(1e-6));
   CHECK(split.loss == Approx(one.loss).epsilon(1e-6));
   CHECK(std::isnan(split.error));  // no classifier head
+}
+
+TEST_CASE("after the first epoch, a training step of every model allocates nothing", "[trainer]") {
+  // The CPU's side of the CUDA check (tests/cuda/test_model_parity.cpp): the steps reuse their
+  // plans' arenas, and four more steps are four more runs of one program each, nothing more.
+  std::set<std::string> covered;
+  for (const SmallVariant& v : small_variants()) {
+    covered.insert(v.kind);
+    const StepCosts costs = measure_step_costs(v.kind, v.sizes, Device::cpu);
+    const BackendCounts more = costs.per_extra_steps();
+    INFO(v.kind << ": an epoch of 4 steps made " << costs.short_epoch.allocations << " allocations in "
+                << costs.short_epoch.eager_runs << " runs");
+    CHECK(costs.short_epoch.eager_runs >= 4);  // the steps ran (and were counted)
+    CHECK(costs.short_epoch.allocations == 0);
+    CHECK(costs.long_epoch.allocations == 0);
+    CHECK(more.eager_runs == costs.extra_steps);
+    CHECK(more.stream_syncs == 0);
+    CHECK(more.graph_launches == 0);
+  }
+  for (const std::string& kind : model_kinds()) {
+    INFO("small_variants() (tests/models/helpers.h) has no row for model '" << kind << "'");
+    CHECK(covered.count(kind) == 1);
+  }
 }
 
 TEST_CASE("the learning rate changes between epochs without recompiling", "[trainer]") {

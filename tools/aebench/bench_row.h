@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backends/backend.h"
 #include "graph/tensor.h"
 #include "tools/aebench/bench_data.h"
 #include "tools/aebench/gemm_floor.h"
@@ -47,6 +48,11 @@ struct RowResult {
   int matmuls = 0;
   int64_t arena_bytes = 0;
   double loss = 0;                      // the last step's objective (a NaN here flags a broken step)
+  // What the backend did in all the timed steps (BackendCounts), less aebench's own waits for
+  // the device after each step on CUDA: a captured step should show one graph launch and one
+  // upload wait each, and no allocation, stream synchronisation, eager run or capture.
+  BackendCounts step_counts;
+  int64_t counted_steps = 0;
 
   // The peer, when asked for.
   std::string peer;                     // "torch" or "torch-compile"

@@ -136,6 +136,14 @@ nlohmann::json row_json(const RowResult& r, const RunSettings& run, const std::s
   j["gemm_floor_gflops"] = finite_or_null(s.floor_gflops);
   j["floor_ratio"] = finite_or_null(s.floor_ratio);
   j["arena_bytes"] = r.arena_bytes;
+  if (r.counted_steps > 0) {  // what the backend did per timed step (bench_row.h)
+    const BackendCounts& c = r.step_counts;
+    const double n = double(r.counted_steps);
+    j["per_step"] = {{"allocations", double(c.allocations) / n},   {"stream_syncs", double(c.stream_syncs) / n},
+                     {"upload_waits", double(c.upload_waits) / n}, {"eager_runs", double(c.eager_runs) / n},
+                     {"captures", double(c.captures) / n},         {"graph_launches", double(c.graph_launches) / n}};
+    if (c.device_bytes_used != -1) j["device_bytes_change"] = c.device_bytes_used;
+  }
   if (!r.gemm_ms.empty()) {
     nlohmann::json gemms = nlohmann::json::array();
     for (size_t k = 0; k < r.gemms.size(); ++k) {
