@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "graph/graph.h"
@@ -88,6 +89,7 @@ class Backend {
 // (otherwise throws an Error that says which).
 Backend& backend(Device device);
 bool cuda_available();  // built with CUDA and a device is present
+std::string cuda_unavailable_reason();  // why not ("" when it is), e.g. the runtime's error
 
 // Threads for CPU loops and OpenBLAS (0: the default, all cores).
 void set_num_threads(int n);

@@ -1,12 +1,15 @@
 // backend(device): the CPU backend always, the CUDA one when it was built and a device exists.
 #include "backends/backend.h"
 
+#include <string>
+
 namespace ag {
 
 Backend& cpu_backend();
 #ifdef AEGRAPH_WITH_CUDA
 Backend& cuda_backend();  // backends/cuda: throws when no device is present
 bool cuda_device_present();
+std::string cuda_probe_failure();
 #endif
 
 BackendCounts BackendCounts::operator-(const BackendCounts& e) const {
@@ -26,6 +29,14 @@ bool cuda_available() {
   return cuda_device_present();
 #else
   return false;
+#endif
+}
+
+std::string cuda_unavailable_reason() {
+#ifdef AEGRAPH_WITH_CUDA
+  return cuda_probe_failure();
+#else
+  return "this build of aegraph has no CUDA backend (configure with -DAEGRAPH_CUDA=ON)";
 #endif
 }
 

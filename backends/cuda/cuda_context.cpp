@@ -100,14 +100,17 @@ void report(cudaError_t err, const char* op, const char* call) {
 
 }  // namespace cuda
 
-bool cuda_device_present() {
-  static const bool present = [] {
+// Why there is no device ("" when there is one), probed once.
+std::string cuda_probe_failure() {
+  static const std::string why = [] {
     int count = 0;
     cudaError_t err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess) (void)cudaGetLastError();
-    return err == cudaSuccess && count > 0;
+    return err == cudaSuccess && count > 0 ? std::string() : cuda::no_device_message(err, count);
   }();
-  return present;
+  return why;
 }
+
+bool cuda_device_present() { return cuda_probe_failure().empty(); }
 
 }  // namespace ag

@@ -195,33 +195,55 @@ std::vector<ParityRow> make_rows() {
     return Outs{assign(t1, t1 + d.input({6, 7}) * 0.5f), assign(t2, d.input({6, 7})),
                 assign(t3, matmul(d.input({5, 4}), d.input({4, 3})))};
   });
+  // Sizes past what one launch covers, so that every grid-stride loop goes round more than once
+  // and the clamped grids are taken: 2.1M elements (> 8192 blocks x 256 threads), 4.4M summed
+  // (> 1024 blocks x 4096), 9000 rows of a row sum and 270000 columns of a column sum (> 8192),
+  // a convdae-sized image (150 x 32 x 28 x 28 = 3.8M).
+  row("exp, large", OpCode::exp, [](D d) { return Outs{exp(d.input({2100, 1000}))}; });
+  row("sum, large", OpCode::sum, [](D d) { return Outs{sum(d.input({1100, 4000}))}; });
+  row("sum_axis, large", OpCode::sum_axis, [](D d) {
+    return Outs{sum(d.input({9000, 3}), 1), sum(d.input({3, 270000}), 0)};
+  });
+  row("conv2d, large", OpCode::conv2d, [](D d) {
+    Value x = d.input({150, 32, 28, 28});
+    return Outs{max_pool2d(relu(conv2d(x, d.input({32, 32, 3, 3}), d.input({32}), 1, 1)), 2, 2, 1)};
+  });
   // Images (NCHW): with and without bias, stride 2 and padding 1 over an odd size, filters and
   // images that are not square (so height and width cannot be swapped unnoticed).
   row("conv2d", OpCode::conv2d, [](D d) {
     return Outs{conv2d(d.input({3, 4, 9, 9}), d.input({5, 4, 3, 3})),
                 conv2d(d.input({3, 3, 9, 9}), d.input({4, 3, 3, 3}), d.input({4}), 2, 1),
                 conv2d(d.input({3, 3, 9, 11}), d.input({2, 3, 3, 2}), d.input({2}), 1, 1),
-                conv2d(d.input({3, 2, 28, 28}), d.input({4, 2, 5, 5}), d.input({4}), 1, 2)};
+                conv2d(d.input({3, 2, 28, 28}), d.input({4, 2, 5, 5}), d.input({4}), 1, 2),
+                // padding past the filter: a border of outputs that see no pixel (bias only)
+                conv2d(d.input({2, 3, 6, 7}), d.input({2, 3, 3, 2}), d.input({2}), 1, 3)};
   });
   row("conv_transpose2d", OpCode::conv_transpose2d, [](D d) {
     // Outputs 9 x 9, 9 x 9, 10 x 11 (output padding 1) and 28 x 28.
     return Outs{conv_transpose2d(d.input({3, 5, 7, 7}), d.input({5, 4, 3, 3})),
                 conv_transpose2d(d.input({3, 4, 5, 5}), d.input({4, 3, 3, 3}), d.input({3}), 2, 1),
                 conv_transpose2d(d.input({3, 4, 5, 6}), d.input({4, 3, 3, 2}), {}, 2, 1, 1),
-                conv_transpose2d(d.input({3, 4, 14, 14}), d.input({4, 2, 4, 4}), d.input({2}), 2, 1)};
+                conv_transpose2d(d.input({3, 4, 14, 14}), d.input({4, 2, 4, 4}), d.input({2}), 2, 1),
+                // stride 2 without padding, a stride past the filter (pixels no tap reaches),
+                // a strided non-square filter
+                conv_transpose2d(d.input({2, 3, 5, 5}), d.input({3, 2, 4, 4}), {}, 2, 0),
+                conv_transpose2d(d.input({2, 3, 4, 5}), d.input({3, 2, 2, 2}), d.input({2}), 3, 0),
+                conv_transpose2d(d.input({2, 3, 5, 6}), d.input({3, 2, 3, 4}), {}, 2, 1)};
   });
   row("conv2d_filter_grad", OpCode::conv2d_filter_grad, [](D d) {
     return Outs{conv2d_filter_grad(d.input({3, 4, 9, 9}), d.input({3, 5, 7, 7}), 3, 3, 1, 0),
                 conv2d_filter_grad(d.input({3, 3, 9, 9}), d.input({3, 4, 5, 5}), 3, 3, 2, 1),
                 conv2d_filter_grad(d.input({3, 3, 9, 11}), d.input({3, 2, 9, 12}), 3, 2, 1, 1),
-                conv2d_filter_grad(d.input({3, 2, 28, 28}), d.input({3, 4, 28, 28}), 5, 5, 1, 2)};
+                conv2d_filter_grad(d.input({3, 2, 28, 28}), d.input({3, 4, 28, 28}), 5, 5, 1, 2),
+                // 32 x 32 x 3 x 3 = 9216 weights: more blocks than one launch's grid
+                conv2d_filter_grad(d.input({1, 32, 6, 6}), d.input({1, 32, 4, 4}), 3, 3, 1, 0)};
   });
   // Batch top-k: a WTA-sized layer, keys apart from values, ties (relu keys: every negative is a
   // zero, the lower rows win) and NaN keys (log of negatives), k = the whole batch.
   row("batch_topk_mask", OpCode::batch_topk_mask, [](D d) {
     Value k = d.input({40, 33}), v = d.input({40, 33});
     return Outs{batch_topk(d.input({150, 100}), 8), batch_topk_at(k, v, 3), batch_topk_at(relu(k), v, 5),
-                batch_topk_at(log(k), v, 4), batch_topk(k, 40), batch_topk_mask(k, 6)};
+                batch_topk_at(log(k), v, 4), batch_topk(k, 40), batch_topk_mask(k, 6), batch_topk(k, 1)};
   });
   // Batch normalisation's three ops: a layer of the aae's, and a width past a block.
   row("batch_norm", OpCode::batch_norm, [](D d) {
@@ -254,14 +276,15 @@ std::vector<ParityRow> make_rows() {
     Value k = d.input({3, 3, 9, 11}), v = d.input({3, 3, 9, 11});
     return Outs{max_pool2d(d.input({3, 2, 28, 28}), 2, 2, 1), max_pool2d_at(k, v, 3, 2, 1),
                 max_pool2d_at(k, v, 3, 1, 1), max_pool2d_at(relu(k), v, 2, 2, 1),
-                max_pool2d_at(log(k), v, 3, 2, 1)};
+                max_pool2d_at(log(k), v, 3, 2, 1), max_pool2d_at(k, v, 2, 2, 0), max_pool2d_at(k, v, 3, 3, 0)};
   });
   row("max_unpool2d", OpCode::max_unpool2d, [](D d) {
     Value k = d.input({3, 3, 9, 11});
     return Outs{max_unpool2d(d.input({3, 2, 28, 28}), d.input({3, 2, 15, 15}), 2, 2, 1),
                 max_unpool2d(k, d.input({3, 3, 5, 6}), 3, 2, 1), max_unpool2d(k, d.input({3, 3, 9, 11}), 3, 1, 1),
                 max_unpool2d(relu(k), d.input({3, 3, 5, 6}), 2, 2, 1),
-                max_unpool2d(log(k), d.input({3, 3, 5, 6}), 3, 2, 1)};
+                max_unpool2d(log(k), d.input({3, 3, 5, 6}), 3, 2, 1), max_unpool2d(k, d.input({3, 3, 4, 5}), 2, 2, 0),
+                max_unpool2d(k, d.input({3, 3, 3, 3}), 3, 3, 0)};
   });
   row("upsample_nearest2d", OpCode::upsample_nearest2d, [](D d) {
     return Outs{upsample_nearest2d(d.input({3, 2, 9, 11}), 2), upsample_nearest2d(d.input({3, 4, 7, 7}), 3),
@@ -313,6 +336,20 @@ TEST_CASE("the CUDA parity table has a row for every op code", "[cuda]") {
   }
 }
 
+// Without a device too: every row builds, compiles and runs on the CPU (in f32, the cheaper), so
+// a shape mistake in a row shows here rather than in the GPU's few minutes.
+TEST_CASE("every row of the CUDA parity table builds and runs on the CPU", "[cuda]") {
+  for (const ParityRow& row : parity_rows()) {
+    INFO(row.name);
+    DeviceGraph cpu(Device::cpu, DType::f32);
+    const Outs out = row.build(cpu);
+    Executor ex(compile(out), Device::cpu);
+    cpu.fill_inputs(ex, 1);
+    ex.run();
+    for (const HostTensor& t : read_all(ex, out)) CHECK(t.numel() > 0);
+  }
+}
+
 TEST_CASE("the CUDA kernel table runs every op the CPU runs", "[cuda]") {
   for (int op = 0; op < op_count; ++op) {
     const OpCode code = OpCode(op);
@@ -324,12 +361,14 @@ TEST_CASE("the CUDA kernel table runs every op the CPU runs", "[cuda]") {
 
 TEST_CASE("every op runs on CUDA as on the CPU, in f32", "[cuda]") {
   if (skip_without_device(int(parity_rows().size()))) return;
-  for (const ParityRow& row : parity_rows()) check_parity(row, DType::f32, 1e-6);
+  for (const ParityRow& row : parity_rows())  // a section each: a row that throws does not hide the rest
+    DYNAMIC_SECTION(row.name) { check_parity(row, DType::f32, 1e-6); }
 }
 
 TEST_CASE("every op runs on CUDA as on the CPU, in f64", "[cuda]") {
   if (skip_without_device(int(parity_rows().size()))) return;
-  for (const ParityRow& row : parity_rows()) check_parity(row, DType::f64, 1e-12);
+  for (const ParityRow& row : parity_rows())
+    DYNAMIC_SECTION(row.name) { check_parity(row, DType::f64, 1e-12); }
 }
 
 // The core tests' op table (tests/core/op_table.cpp, f64), whose rows the gradient checks use:

@@ -1,5 +1,8 @@
 // The same model code on CPU and CUDA: only the Device argument changes, and the losses agree
 // (the noise is the same counter-based draw on both). Skips where no CUDA device is present.
+#include <cstdlib>
+#include <string>
+
 #include <catch2/catch.hpp>
 
 #include "helpers.h"
@@ -32,7 +35,9 @@ std::vector<EpochReport> train_on(Device device, const std::string& kind, const 
 
 TEST_CASE("every variant trains on CUDA to the CPU's losses", "[devices][cuda]") {
   if (!cuda_available()) {
-    WARN("skipped: no CUDA device (or built without CUDA)");
+    if (const char* need = std::getenv("AEGRAPH_REQUIRE_CUDA"); need && std::string(need) == "1")
+      FAIL("AEGRAPH_REQUIRE_CUDA=1, but " << cuda_unavailable_reason());
+    WARN("skipped: " << cuda_unavailable_reason());
     return;
   }
   for (const auto& [kind, optimiser] : {std::pair<std::string, std::string>{"ae", "adagrad"}, {"dae", "adam"},
