@@ -76,6 +76,13 @@ Context& context() {
     g_context.store(c);
     return c;
   }();
+  // The current device is a per-thread setting: another host thread (device 0 by default) is
+  // pointed at the context's device once, before its first call.
+  thread_local bool current = false;
+  if (!current) {
+    check(cudaSetDevice(made->device), "context", "cudaSetDevice");
+    current = true;
+  }
   return *made;
 }
 

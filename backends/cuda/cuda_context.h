@@ -25,7 +25,8 @@ struct Context {
   double* reduce_partials = nullptr;  // max_reduce_blocks doubles
 };
 
-// The context, made on the first call (throws ag::Error when there is no device).
+// The context, made on the first call (throws ag::Error when there is no device); its device is
+// made current on the calling thread.
 Context& context();
 // The context if it has been made, else null: for calls that must not create it (destructors).
 Context* context_if_made();
