@@ -15,7 +15,8 @@ namespace ag::cudatest {
 
 namespace {
 
-// One SGD step of a noisy tanh layer on a regression target.
+// One SGD step of a noisy tanh layer on a regression target: every random fill (a dropout-like
+// bernoulli mask, normal and uniform noise) draws with the step counter the step advances.
 struct NoisyLayerStep {
   Value y, loss, counter;
   std::vector<Value> outputs;
@@ -24,7 +25,8 @@ struct NoisyLayerStep {
     Value x = d.input({batch, 40}, 0, 1), target = d.input({batch, 16}, -0.5, 0.5);
     Value w = d.external({16, 40}, -0.2, 0.2), b = d.external({16}, -0.1, 0.1);
     counter = d.external({}, 0, 0);
-    y = tanh(linear(x, w, b) + normal(counter, {batch, 16}, 99, 0, 0.1f));
+    y = tanh(linear(x * bernoulli(counter, {batch, 40}, 7, 0.8f), w, b) + normal(counter, {batch, 16}, 99, 0, 0.1f) +
+             uniform(counter, {batch, 16}, 5, -0.05f, 0.05f));
     loss = mse(y, target);
     std::vector<Value> grads = grad(loss, {w, b});
     outputs = {loss, y, assign(w, w - grads[0] * 0.5f), assign(b, b - grads[1] * 0.5f), assign(counter, counter + 1.0f)};
@@ -68,9 +70,11 @@ struct Twins {
 TEST_CASE("replayed steps equal eager steps and the CPU, step after step", "[cuda]") {
   constexpr int steps = 6;
   if (skip_without_device(steps)) return;
+  const DType dtype = GENERATE(DType::f32, DType::f64);
+  INFO(to_string(dtype));
   // Three copies of one model: the CPU's, one CUDA executor run again and again (eager, then
   // captured, then replayed), and on CUDA a fresh executor every step, so always eager.
-  DeviceGraph cpu(Device::cpu, DType::f32), replayed(Device::cuda, DType::f32), eager(Device::cuda, DType::f32);
+  DeviceGraph cpu(Device::cpu, dtype), replayed(Device::cuda, dtype), eager(Device::cuda, dtype);
   NoisyLayerStep cpu_step(cpu, 24), replay_step(replayed, 24), eager_step(eager, 24);
   Executor cpu_ex(compile(cpu_step.outputs), Device::cpu), replay_ex(compile(replay_step.outputs), Device::cuda);
   HostTensor previous_y;
