@@ -263,6 +263,12 @@ const std::vector<OpRow>& op_rows() {
        [](X x) { return conv_transpose2d(x[0], x[1], {}, 1, 1); }},
       {"conv_transpose2d_8x8_16_s2", OpCode::conv_transpose2d, {Shape{150, 8, 8, 8}, Shape{8, 16, 4, 4}},
        [](X x) { return conv_transpose2d(x[0], x[1], {}, 2, 1); }},
+      // upconv's middle transposed convolution seen from its gradients: the input gradient (a
+      // stride-2 convolution) and the filter gradient, both over phase planes.
+      {"conv2d_16x16_8_s2", OpCode::conv2d, {Shape{150, 16, 16, 16}, Shape{8, 16, 4, 4}},
+       [](X x) { return conv2d(x[0], x[1], {}, 2, 1); }},
+      {"conv2d_filter_grad_16x16_8_s2", OpCode::conv2d_filter_grad, {Shape{150, 16, 16, 16}, Shape{150, 8, 8, 8}},
+       [](X x) { return conv2d_filter_grad(x[0], x[1], 4, 4, 2, 1); }},
       {"conv2d_filter_grad_32x28_32", OpCode::conv2d_filter_grad, {Shape{150, 32, 28, 28}, Shape{150, 32, 28, 28}},
        [](X x) { return conv2d_filter_grad(x[0], x[1], 3, 3, 1, 1); }},
       {"max_pool2d", OpCode::max_pool2d_at, {Shape{150, 16, 28, 28}}, [](X x) { return max_pool2d(x[0], 2, 2, 1); }},

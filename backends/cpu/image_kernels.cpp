@@ -326,20 +326,32 @@ Phases phases_of(const ConvGeometry& g) {
 }
 
 // The phase planes of one image x [c, h, w], laid out as FlatPlanes{ph, pw, 0, 0, ka, kb} sources.
+// Plane pixel m of phase r reads image row s m + r - pad: the range of m that lands inside [0, len).
+struct PhaseRange {
+  int64_t begin, end;
+};
+inline PhaseRange phase_range(int64_t phase, int64_t s, int64_t pad, int64_t len, int64_t plane_len) {
+  const int64_t lo = pad - phase, hi = len - 1 + pad - phase;  // s m must lie in [lo, hi]
+  if (hi < 0) return {0, 0};
+  const int64_t begin = lo > 0 ? (lo + s - 1) / s : 0;
+  return {begin, std::max(begin, std::min(plane_len, hi / s + 1))};
+}
+
 template <class T>
 void phase_planes(const ConvGeometry& g, const Phases& P, const FlatPlanes& fp, const T* x, T* dst) {
   std::fill(dst, dst + P.planes(g.c) * fp.stride(), T(0));
-  for (int64_t c = 0; c < g.c; ++c)
+  PhaseRange rows[max_direct_taps], cols[max_direct_taps];  // s^2 <= the direct loops' taps
+  for (int64_t r = 0; r < P.s; ++r) {
+    rows[r] = phase_range(r, P.s, g.pad, g.h, P.ph);
+    cols[r] = phase_range(r, P.s, g.pad, g.w, P.pw);
+  }
+  for (int64_t c = 0; c < g.c; ++c)  // one channel at a time: its pixels stay in cache for the s^2 phases
     for (int64_t r = 0; r < P.s; ++r)
       for (int64_t q = 0; q < P.s; ++q) {
         T* plane = dst + ((c * P.s + r) * P.s + q) * fp.stride();
-        for (int64_t m = 0; m < P.ph; ++m) {
-          const int64_t row = P.s * m + r - g.pad;
-          if (row < 0 || row >= g.h) continue;
-          for (int64_t n = 0; n < P.pw; ++n) {
-            const int64_t col = P.s * n + q - g.pad;
-            if (col >= 0 && col < g.w) plane[m * fp.wp() + n] = x[(c * g.h + row) * g.w + col];
-          }
+        for (int64_t m = rows[r].begin; m < rows[r].end; ++m) {
+          const T* src = x + (c * g.h + P.s * m + r - g.pad) * g.w + q - g.pad;  // column s n of it is pixel n
+          for (int64_t n = cols[q].begin; n < cols[q].end; ++n) plane[m * fp.wp() + n] = src[P.s * n];
         }
       }
 }
@@ -687,25 +699,33 @@ void conv_transpose2d(const KernelCall& c) {
       direct_correlation(FlatPlanes{g.oh, g.ow, g.kh - 1 - g.pad, g.kw - 1 - g.pad, g.kh, g.kw}, yn, g.f, kp, g.c, b, xn);
       continue;
     }
-    fill_rows(xn, g.c, g.image_plane(), b);
     if (phased) {  // each phase plane of the padded image is a stride-1 transpose of the map
       const FlatPlanes fp{g.oh, g.ow, P.ka - 1, P.kb - 1, P.ka, P.kb};
       T* padded = scratch<T>(size_t(g.f * fp.stride() + P.planes(g.c) * fp.out_len()));
       T* flat = padded + g.f * fp.stride();
       pad_planes(fp, yn, g.f, padded);
       correlate_flat(fp, padded, g.f, kp, flat, P.planes(g.c));
-      for (int64_t ch = 0; ch < g.c; ++ch)
-        for (int64_t i = 0; i < g.h; ++i) {
-          const int64_t r = (i + g.pad) % P.s, m = (i + g.pad) / P.s;
-          if (m >= fp.oh()) continue;
-          for (int64_t j = 0; j < g.w; ++j) {
-            const int64_t q = (j + g.pad) % P.s, nn = (j + g.pad) / P.s;
-            if (nn < fp.ow())
-              xn[(ch * g.h + i) * g.w + j] += flat[((ch * P.s + r) * P.s + q) * fp.out_len() + m * fp.wp() + nn];
-          }
-        }
+      // Pixel (i, j) is pixel ((i + p) / s, (j + p) / s) of phase plane ((i + p) % s, (j + p) % s):
+      // each row and phase column walked with stride s, from the first pixel of its phase, written
+      // once (bias added); pixels past the phase planes (if any) get the bias alone.
+      int64_t first[max_direct_taps];  // s <= 8 here (s^2 <= the direct loops' taps)
+      for (int64_t q = 0; q < P.s; ++q) first[q] = ((q - g.pad) % P.s + P.s) % P.s;
+      const int64_t rows = std::min(g.h, fp.oh() * P.s - g.pad), cols = std::min(g.w, fp.ow() * P.s - g.pad);
+      for (int64_t ch = 0; ch < g.c; ++ch) {
+        const T bias = b ? b[ch] : T(0);
+        T* plane = xn + ch * g.image_plane();
+        for (int64_t i = 0; i < g.h; ++i) std::fill(plane + i * g.w + (i < rows ? cols : 0), plane + (i + 1) * g.w, bias);
+        for (int64_t r = 0; r < P.s; ++r)
+          for (int64_t i = first[r], m = (first[r] + g.pad) / P.s; i < rows; i += P.s, ++m)
+            for (int64_t q = 0; q < P.s; ++q) {
+              const T* src = flat + ((ch * P.s + r) * P.s + q) * fp.out_len() + m * fp.wp() + (first[q] + g.pad) / P.s;
+              T* dst = plane + i * g.w + first[q];
+              for (int64_t k = 0; k * P.s < cols - first[q]; ++k) dst[k * P.s] = src[k] + bias;
+            }
+      }
       continue;
     }
+    fill_rows(xn, g.c, g.image_plane(), b);
     if (identity) {
       gemm(true, false, g.c, g.map_plane(), g.f, w, g.c, yn, g.map_plane(), T(1), xn, g.map_plane());
       continue;

@@ -107,16 +107,23 @@ void check_conv(const Conv& g, double factor = 1) {
   CHECK(got_shape == ys);
   check_within_bound(got, fwd, g.c * g.kh * g.kw, factor);
 
-  // Its transpose, from a map-shaped input back to the image: x' = sum over the same terms of w y.
+  // Its transpose with a bias, from a map-shaped input back to the image: x' = bias + sum over
+  // the same terms of w y.
+  const std::vector<float> bc = pattern(g.c, 5);
   Exact back{std::vector<double>(size_t(xs.numel())), std::vector<double>(size_t(xs.numel()))};
+  for (int64_t k = 0; k < xs.numel(); ++k) {
+    const int64_t ch = (k / (g.h * g.w)) % g.c;
+    back.value[size_t(k)] = bc[size_t(ch)];
+    back.magnitude[size_t(k)] = std::abs(bc[size_t(ch)]);
+  }
   each_term(g, [&](int64_t xi, int64_t wi, int64_t yi) {
     back.value[size_t(xi)] += double(y[size_t(yi)]) * w[size_t(wi)];
     back.magnitude[size_t(xi)] += std::abs(double(y[size_t(yi)]) * w[size_t(wi)]);
   });
   const int64_t extra_h = g.h - ((g.oh() - 1) * g.s - 2 * g.p + g.kh), extra_w = g.w - ((g.ow() - 1) * g.s - 2 * g.p + g.kw);
   if (extra_h == extra_w) {  // the public op takes one output padding for both axes
-    got = run({ys, ws}, {y, w}, [&](auto& in) { return conv_transpose2d(in[0], in[1], {}, g.s, g.p, extra_h); },
-              &got_shape);
+    got = run({ys, ws, Shape{g.c}}, {y, w, bc},
+              [&](auto& in) { return conv_transpose2d(in[0], in[1], in[2], g.s, g.p, extra_h); }, &got_shape);
     CHECK(got_shape == xs);
     check_within_bound(got, back, g.f * g.kh * g.kw, factor);
   }
@@ -162,6 +169,7 @@ TEST_CASE("convolutions, their transposes and filter products match their defini
   check_conv({2, 8, 16, 16, 1, 4, 4, 2, 3});    // kernel 4, stride 2, padding 3, as upconv's last layer
   check_conv({2, 3, 9, 11, 4, 3, 2, 2, 1});     // stride 2, odd and non-square
   check_conv({2, 2, 8, 8, 3, 3, 3, 3, 1});      // stride 3: output padding 1 in both axes
+  check_conv({2, 3, 11, 11, 4, 4, 4, 2, 0});    // stride 2, output padding 1: the transpose's last row and column no phase reaches
   set_cpu_direct_convolutions(true);
 }
 
