@@ -204,9 +204,9 @@ std::vector<ParityRow> make_rows() {
   row("sum_axis, large", OpCode::sum_axis, [](D d) {
     return Outs{sum(d.input({9000, 3}), 1), sum(d.input({3, 270000}), 0)};
   });
-  row("conv2d, large", OpCode::conv2d, [](D d) {
-    Value x = d.input({150, 32, 28, 28});
-    return Outs{max_pool2d(relu(conv2d(x, d.input({32, 32, 3, 3}), d.input({32}), 1, 1)), 2, 2, 1)};
+  row("conv2d, large", OpCode::conv2d, [](D d) {  // 4 input channels: the output's size is what counts here
+    Value x = d.input({150, 4, 28, 28});
+    return Outs{max_pool2d(relu(conv2d(x, d.input({32, 4, 3, 3}), d.input({32}), 1, 1)), 2, 2, 1)};
   });
   // Images (NCHW): with and without bias, stride 2 and padding 1 over an odd size, filters and
   // images that are not square (so height and width cannot be swapped unnoticed).
