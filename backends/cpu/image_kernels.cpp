@@ -995,8 +995,8 @@ void max_unpool(const KernelCall& c) {
 #pragma omp parallel for schedule(static) if (c.out.numel() > cpu::parallel_grain)
   for (int64_t p = 0; p < g.planes; ++p) {
     T* op = out + p * plane;
-    std::fill(op, op + plane, T(0));
     if (!pairs) {
+      std::fill(op, op + plane, T(0));
       for (int64_t i = 0; i < g.oh; ++i)
         for (int64_t j = 0; j < g.ow; ++j)
           op[window_argmax(g, rows, cols, keys + p * plane, i, j)] += grad[(p * g.oh + i) * g.ow + j];
@@ -1016,11 +1016,14 @@ void max_unpool(const KernelCall& c) {
           store(pix[half] + 2 * j0 + w.lanes, interleave_high(e, o, Lanes{}));
         }
       }
-      for (int half = 0; half < 2; ++half) {  // the windows' rows back into the image
+      for (int half = 0; half < 2; ++half) {  // the windows' rows back into the image, each pixel written once
         const int64_t row = 2 * i - g.pad + half;
-        if (row >= 0 && row < g.h) std::copy(pix[half] + g.pad, pix[half] + g.pad + cols_out, op + row * g.w);
+        if (row < 0 || row >= g.h) continue;
+        std::copy(pix[half] + g.pad, pix[half] + g.pad + cols_out, op + row * g.w);
+        std::fill(op + row * g.w + cols_out, op + (row + 1) * g.w, T(0));
       }
     }
+    std::fill(op + std::min(g.h, 2 * g.oh - g.pad) * g.w, op + plane, T(0));  // rows below every window
   }
 }
 
