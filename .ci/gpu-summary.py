@@ -2,7 +2,8 @@
 """The device check's closing table (.ci/gpu-run): one line per (model, backend, batch) from
 aebench's JSON rows, ours beside PyTorch eager and torch.compile, and how far the step is from
 its GEMM floor (the plan's matmuls timed alone), and what the backend did per timed step
-(allocations / stream synchronisations / graph launches: a captured step is 0 / 0 / 1). The issue's bar at batch 150 on the GPU:
+(allocations / stream synchronisations / graph launches: a captured step is 0 / 0 / 1).
+The issue's bar at batch 150 on the GPU:
 >= 5x eager and >= 1.5x compiled for ae, dae, cae, vae and deep.
 Usage: gpu-summary.py aebench.jsonl"""
 import json

@@ -1,6 +1,6 @@
 // Leaves (input, constant, external), shape ops (reshape, stop_gradient, permute, slice, pad,
-// concat) and assign. reshape and stop_gradient are free at run time: the plan makes the output an alias of
-// the input.
+// concat) and assign. reshape and stop_gradient are free at run time: the plan makes the output
+// an alias of the input.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -32,7 +32,8 @@ Shape permute_rule(const Node& n, const Shape* in) {
   for (int k = 0; k < in[0].rank; ++k) {
     const int64_t a = n.attrs.i[k];
     if (a < 0 || a >= in[0].rank || seen[a])
-      shape_error(n, in, fmt::format("({}) is not a permutation of the {} axes", fmt::join(n.attrs.i, n.attrs.i + in[0].rank, ", "), in[0].rank));
+      shape_error(n, in, fmt::format("({}) is not a permutation of the {} axes",
+                                     fmt::join(n.attrs.i, n.attrs.i + in[0].rank, ", "), in[0].rank));
     seen[a] = true;
     s.dim[k] = in[0].dim[a];
   }
@@ -207,7 +208,8 @@ Value transpose(Value x, int axis0, int axis1) {
   if (axis0 < 0) axis0 += r;
   if (axis1 < 0) axis1 += r;
   if (axis0 < 0 || axis0 >= r || axis1 < 0 || axis1 >= r)
-    throw Error(fmt::format("transpose: axes {} and {} are outside a tensor of shape {}", axis0, axis1, x.shape().str()));
+    throw Error(
+        fmt::format("transpose: axes {} and {} are outside a tensor of shape {}", axis0, axis1, x.shape().str()));
   std::vector<int> axes(size_t(r), 0);
   for (int k = 0; k < r; ++k) axes[size_t(k)] = k;
   std::swap(axes[size_t(axis0)], axes[size_t(axis1)]);

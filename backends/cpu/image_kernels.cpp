@@ -714,7 +714,8 @@ void conv_transpose2d(const KernelCall& c) {
       for (int64_t ch = 0; ch < g.c; ++ch) {
         const T bias = b ? b[ch] : T(0);
         T* plane = xn + ch * g.image_plane();
-        for (int64_t i = 0; i < g.h; ++i) std::fill(plane + i * g.w + (i < rows ? cols : 0), plane + (i + 1) * g.w, bias);
+        for (int64_t i = 0; i < g.h; ++i)
+          std::fill(plane + i * g.w + (i < rows ? cols : 0), plane + (i + 1) * g.w, bias);
         for (int64_t r = 0; r < P.s; ++r)
           for (int64_t i = first[r], m = (first[r] + g.pad) / P.s; i < rows; i += P.s, ++m)
             for (int64_t q = 0; q < P.s; ++q) {

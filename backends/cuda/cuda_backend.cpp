@@ -169,8 +169,10 @@ class CudaBackend final : public Backend {
     c.captures = captures_;
     c.graph_launches = graph_launches_;
     size_t free = 0, total = 0;
-    if (cuda::context_if_made() && cudaMemGetInfo(&free, &total) == cudaSuccess) c.device_bytes_used = int64_t(total - free);
-    else (void)cudaGetLastError();
+    if (cuda::context_if_made() && cudaMemGetInfo(&free, &total) == cudaSuccess)
+      c.device_bytes_used = int64_t(total - free);
+    else
+      (void)cudaGetLastError();
     return c;
   }
 
@@ -234,7 +236,8 @@ class CudaBackend final : public Backend {
 
   std::mutex mutex_;
   std::unordered_map<uint64_t, CachedProgram> programs_;
-  std::atomic<int64_t> allocations_{0}, stream_syncs_{0}, upload_waits_{0}, eager_runs_{0}, captures_{0}, graph_launches_{0};
+  std::atomic<int64_t> allocations_{0}, stream_syncs_{0}, upload_waits_{0};
+  std::atomic<int64_t> eager_runs_{0}, captures_{0}, graph_launches_{0};
 };
 
 }  // namespace
