@@ -62,7 +62,8 @@ struct BackendCounts {
   int64_t captures = 0;      // programs captured as a CUDA graph (their second run)
   int64_t graph_launches = 0;
   int64_t device_bytes_used = -1;  // CUDA: the device's memory in use (cudaMemGetInfo), any allocator's; else -1
-  BackendCounts operator-(const BackendCounts& earlier) const;
+  BackendCounts operator-(const BackendCounts& earlier) const;  // field by field; memory -1 if either is
+  BackendCounts& operator+=(const BackendCounts& more);         // (sums of such differences)
 };
 
 class Backend {

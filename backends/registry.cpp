@@ -12,17 +12,24 @@ bool cuda_device_present();
 std::string cuda_probe_failure();
 #endif
 
-BackendCounts BackendCounts::operator-(const BackendCounts& e) const {
-  BackendCounts d;
-  d.allocations = allocations - e.allocations;
-  d.stream_syncs = stream_syncs - e.stream_syncs;
-  d.upload_waits = upload_waits - e.upload_waits;
-  d.eager_runs = eager_runs - e.eager_runs;
-  d.captures = captures - e.captures;
-  d.graph_launches = graph_launches - e.graph_launches;
-  d.device_bytes_used = device_bytes_used < 0 || e.device_bytes_used < 0 ? -1 : device_bytes_used - e.device_bytes_used;
-  return d;
+namespace {
+// a + sign b, field by field; the device memory is unknown (-1) where either side's is.
+BackendCounts combine(const BackendCounts& a, const BackendCounts& b, int64_t sign) {
+  BackendCounts r;
+  r.allocations = a.allocations + sign * b.allocations;
+  r.stream_syncs = a.stream_syncs + sign * b.stream_syncs;
+  r.upload_waits = a.upload_waits + sign * b.upload_waits;
+  r.eager_runs = a.eager_runs + sign * b.eager_runs;
+  r.captures = a.captures + sign * b.captures;
+  r.graph_launches = a.graph_launches + sign * b.graph_launches;
+  const bool known = a.device_bytes_used != -1 && b.device_bytes_used != -1;
+  r.device_bytes_used = known ? a.device_bytes_used + sign * b.device_bytes_used : -1;
+  return r;
 }
+}  // namespace
+
+BackendCounts BackendCounts::operator-(const BackendCounts& earlier) const { return combine(*this, earlier, -1); }
+BackendCounts& BackendCounts::operator+=(const BackendCounts& more) { return *this = combine(*this, more, 1); }
 
 bool cuda_available() {
 #ifdef AEGRAPH_WITH_CUDA

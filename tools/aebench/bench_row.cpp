@@ -24,17 +24,6 @@ using clock = std::chrono::steady_clock;
 // spin a while after their last job before they sleep) do not steal a core from this one.
 void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
 
-void add_counts(BackendCounts& total, const BackendCounts& more) {
-  total.allocations += more.allocations;
-  total.stream_syncs += more.stream_syncs;
-  total.upload_waits += more.upload_waits;
-  total.eager_runs += more.eager_runs;
-  total.captures += more.captures;
-  total.graph_launches += more.graph_launches;
-  if (more.device_bytes_used != -1)  // -1: not known (the CPU)
-    total.device_bytes_used = (total.device_bytes_used == -1 ? 0 : total.device_bytes_used) + more.device_bytes_used;
-}
-
 double ms_between(clock::time_point a, clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
@@ -67,7 +56,7 @@ double timed_round(TrainingStep& step, BatchOrder& order, const models::DataView
   const double seconds = ms_between(start, clock::now()) / 1000.0;
   BackendCounts done = b.counts() - before;
   if (wait_each) done.stream_syncs -= run.steps + 1;  // ours, above (the CPU's synchronize counts none)
-  add_counts(row.step_counts, done);
+  row.step_counts += done;
   row.counted_steps += run.steps;
   return double(run.steps) * double(step.batch()) / seconds;
 }
@@ -105,6 +94,7 @@ std::unique_ptr<TorchPeer> start_peer(const RowSpec& spec, const std::string& ph
 
 RowResult measure_row(const RowSpec& spec, const BenchData& data, const RunSettings& run) {
   RowResult row;
+  if (spec.device == Device::cuda) row.step_counts.device_bytes_used = 0;  // summed over the rounds (-1 on the CPU)
   row.spec = spec;
   row.peer = run.peer;
   if (spec.device == Device::cuda) {
